@@ -1,0 +1,137 @@
+// AutoTrader Security: the few behaviours htmx lacks. No inline script anywhere (CSP).
+(function () {
+  "use strict";
+
+  let opener = null; // the button that opened the current dialog, to return focus to
+
+  function toast(message) {
+    const box = document.getElementById("toast");
+    if (!box) return;
+    box.textContent = message;
+    box.hidden = false;
+    clearTimeout(box._timer);
+    box._timer = setTimeout(function () { box.hidden = true; }, 6000);
+  }
+
+  function openDialogs(root) {
+    const scope = root && root.querySelectorAll ? root : document;
+    const found = scope.matches && scope.matches("dialog[data-autoopen]") ? [scope] : [];
+    scope.querySelectorAll("dialog[data-autoopen]").forEach(function (d) { found.push(d); });
+    found.forEach(function (dialog) {
+      if (dialog.open) return;
+      dialog.addEventListener("close", function () {
+        dialog.remove();
+        if (!document.querySelector("dialog[open]")) restoreFocus();
+      });
+      dialog.showModal();
+      const first = dialog.querySelector("[aria-invalid='true']") ||
+        dialog.querySelector("[autofocus]") || dialog.querySelector("input, button");
+      if (first) first.focus();
+    });
+  }
+
+  function restoreFocus() {
+    if (opener && opener.isConnected && !opener.disabled) {
+      opener.focus();
+      return;
+    }
+    const fallback = document.querySelector("#api-key button, main button");
+    if (fallback) fallback.focus();
+  }
+
+  function closeDialogs() {
+    document.querySelectorAll("dialog[open]").forEach(function (d) { d.close(); });
+  }
+
+  function textOf(target) {
+    const items = target.querySelectorAll("li");
+    if (items.length) {
+      return Array.prototype.map.call(items, function (li) { return li.textContent.trim(); }).join("\n");
+    }
+    return target.textContent.trim();
+  }
+
+  async function copy(button) {
+    const target = document.querySelector(button.getAttribute("data-copy"));
+    if (!target) return;
+    const label = button.textContent;
+    try {
+      await navigator.clipboard.writeText(textOf(target));
+      button.textContent = "Copied";
+    } catch (err) {
+      const range = document.createRange();
+      range.selectNodeContents(target);
+      const sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      button.textContent = "Selected: press Ctrl+C";
+    }
+    setTimeout(function () { button.textContent = label; }, 2000);
+  }
+
+  function download(button) {
+    const target = document.querySelector(button.getAttribute("data-download"));
+    if (!target) return;
+    const text = "AutoTrader recovery codes. Each works once. Keep this file safe.\n\n" + textOf(target) + "\n";
+    const url = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = button.getAttribute("data-filename") || "recovery-codes.txt";
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+  }
+
+  // Count down a revealed secret; when time is up, blank it even if the server's
+  // re-mask request fails, so the key never stays on screen.
+  function startCountdowns(root) {
+    const scope = root && root.querySelectorAll ? root : document;
+    const boxes = [];
+    if (scope.matches && scope.matches("[data-reveal-seconds]")) boxes.push(scope);
+    scope.querySelectorAll("[data-reveal-seconds]").forEach(function (b) { boxes.push(b); });
+    boxes.forEach(function (box) {
+      let left = parseInt(box.getAttribute("data-reveal-seconds"), 10) || 30;
+      const counter = box.querySelector("[data-countdown]");
+      const timer = setInterval(function () {
+        left -= 1;
+        if (!box.isConnected) { clearInterval(timer); return; }
+        if (counter) counter.textContent = String(Math.max(left, 0));
+        if (left <= -2) {
+          clearInterval(timer);
+          box.querySelectorAll("[data-secret]").forEach(function (s) { s.textContent = "••••••••••••"; });
+        }
+      }, 1000);
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    const el = event.target.closest("[data-copy], [data-download], [data-close-dialog]");
+    if (!el) return;
+    if (el.hasAttribute("data-copy")) copy(el);
+    else if (el.hasAttribute("data-download")) download(el);
+    else el.closest("dialog").close();
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const elt = event.detail.elt;
+    if (elt && elt.tagName === "BUTTON" && !elt.closest("dialog")) opener = elt;
+  });
+
+  document.addEventListener("htmx:load", function (event) {
+    openDialogs(event.detail.elt);
+    startCountdowns(event.detail.elt);
+  });
+
+  document.body.addEventListener("stepup-done", closeDialogs);
+
+  document.addEventListener("htmx:responseError", function (event) {
+    const xhr = event.detail.xhr;
+    const text = xhr && xhr.responseText && xhr.responseText.length < 300 ? xhr.responseText : "";
+    toast(text || "Something went wrong. Reload the page and try again.");
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    toast("Could not reach the server. Check your connection and try again.");
+  });
+})();

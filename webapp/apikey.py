@@ -1,0 +1,50 @@
+"""The API key's format: ``at_`` + 256 random bits in base62 + a CRC32 checksum."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import zlib
+
+PREFIX = "at_"
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_BODY_LEN = 43  # 62**43 > 2**256
+_CHECK_LEN = 6  # 62**6 > 2**32
+_SHAPE = re.compile(rf"^{PREFIX}[0-9A-Za-z]{{{_BODY_LEN + _CHECK_LEN}}}$")
+LOOKUP_PURPOSE = "api-key-lookup"
+
+
+def _base62(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, rem = divmod(number, 62)
+        digits.append(_ALPHABET[rem])
+    return "".join(reversed(digits))
+
+
+def _checksum(body: str) -> str:
+    return _base62(zlib.crc32(body.encode("ascii")), _CHECK_LEN)
+
+
+def generate() -> str:
+    """A new API key from ``secrets``."""
+    body = _base62(secrets.randbits(256), _BODY_LEN)
+    return PREFIX + body + _checksum(body)
+
+
+def is_well_formed(key: str) -> bool:
+    """Shape and checksum hold: a mistyped key is refused without a database query."""
+    if not _SHAPE.match(key):
+        return False
+    body, check = key[len(PREFIX) : -_CHECK_LEN], key[-_CHECK_LEN:]
+    return secrets.compare_digest(_checksum(body), check)
+
+
+def hint(key: str) -> str:
+    """The last four characters, kept in plain text to draw the masked key."""
+    return key[-4:]
+
+
+def masked(hint_text: str) -> str:
+    """How the key is shown until it is revealed: prefix, dots, last four."""
+    return f"{PREFIX}{'•' * 12}{hint_text}"

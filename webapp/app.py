@@ -1,0 +1,138 @@
+"""create_app(settings) -> Starlette: routes, middleware, lifespan, error pages."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from webapp import db as database
+from webapp.access_log import AccessLogMiddleware
+from webapp.config import Settings
+from webapp.context import AppContext, Clock, system_clock
+from webapp.forms import FormError
+from webapp.passwords import Passwords
+from webapp.routes import api, auth, security_settings, two_factor
+from webapp.security.csrf import RequestGuardMiddleware
+from webapp.security.headers import SecurityHeadersMiddleware
+from webapp.security.sessions import LoginRequired
+from webapp.templating import STATIC_DIR, render
+from webapp.vault import load_key_ring
+
+log = logging.getLogger("webapp")
+SESSION_COOKIE = "autotrader_session"
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    if _is_htmx(request):
+        # htmx follows HX-Redirect with a full page load, so the modal is not left dangling.
+        return PlainTextResponse("Sign in again.", status_code=401, headers={"HX-Redirect": exc.to})
+    return RedirectResponse(exc.to, status_code=303)
+
+
+def _error_response(request: Request, status: int, message: str) -> Response:
+    if _is_api(request):
+        return api.error(status, message)
+    if _is_htmx(request):
+        return PlainTextResponse(message, status_code=status)
+    return render(request, "error.html", {"status": status, "message": message}, status)
+
+
+async def _form_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FormError)
+    return _error_response(request, exc.status, exc.message)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, api.ApiError)
+    return api.error(exc.status, exc.message, exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {404: "This page does not exist.", 405: "That method is not allowed here."}
+    message = messages.get(exc.status_code, str(exc.detail))
+    return _error_response(request, exc.status_code, message)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return _error_response(request, 500, "Something went wrong on our side. Try again.")
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: answers without touching secrets or the database."""
+    return PlainTextResponse("ok")
+
+
+def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> Starlette:
+    """Build the app: key ring and engine now, the schema when the lifespan starts."""
+    settings = settings or Settings.from_env()
+    keys = load_key_ring(settings.master_keys, settings.data_dir)
+    engine = database.make_engine(settings.resolved_database_url)
+    ctx = AppContext(
+        settings=settings,
+        keys=keys,
+        engine=engine,
+        db=database.make_session_factory(engine),
+        passwords=Passwords(),
+        clock=clock,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await database.create_schema(engine)
+        yield
+        await engine.dispose()
+
+    middleware = [
+        Middleware(AccessLogMiddleware),
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(
+            SessionMiddleware,
+            secret_key=keys.derive("session-cookie").hex(),
+            session_cookie=SESSION_COOKIE,
+            max_age=settings.absolute_timeout_seconds,
+            same_site="lax",
+            https_only=settings.cookie_secure,
+        ),
+        Middleware(RequestGuardMiddleware),
+    ]
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        *auth.routes,
+        *security_settings.routes,
+        *two_factor.routes,
+        *api.routes,
+    ]
+    handlers = {
+        LoginRequired: _login_required,
+        FormError: _form_error,
+        api.ApiError: _api_error,
+        HTTPException: _http_error,
+        Exception: _server_error,
+    }
+    app = Starlette(
+        routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=handlers
+    )
+    app.state.ctx = ctx
+    return app

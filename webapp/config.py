@@ -1,0 +1,81 @@
+"""Settings, read once from the environment (AUTOTRADER_*) and CLI flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting has a value the app cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the app; see the settings table in README.md."""
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    master_keys: str = field(default="", repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    reveal_seconds: int = 30
+    stepup_seconds: int = 300
+    idle_timeout_seconds: int = 1800
+    absolute_timeout_seconds: int = 12 * 3600
+    cookie_secure: bool = True
+    issuer: str = "AutoTrader"
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'autotrader.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read AUTOTRADER_* variables; keyword overrides (CLI flags) win."""
+        env = os.environ if env is None else env
+        settings = cls(
+            data_dir=Path(env.get("AUTOTRADER_DATA_DIR") or "var"),
+            database_url=env.get("AUTOTRADER_DATABASE_URL", ""),
+            master_keys=env.get("AUTOTRADER_MASTER_KEYS", ""),
+            reveal_seconds=_int(env, "AUTOTRADER_REVEAL_SECONDS", 30),
+            stepup_seconds=_int(env, "AUTOTRADER_STEPUP_SECONDS", 300),
+            idle_timeout_seconds=_int(env, "AUTOTRADER_IDLE_TIMEOUT_SECONDS", 1800),
+            absolute_timeout_seconds=_int(env, "AUTOTRADER_ABSOLUTE_TIMEOUT_SECONDS", 43200),
+            cookie_secure=_bool(env, "AUTOTRADER_COOKIE_SECURE", True),
+            issuer=env.get("AUTOTRADER_ISSUER") or "AutoTrader",
+            log_level=(env.get("AUTOTRADER_LOG_LEVEL") or "info").lower(),
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **given) if given else settings

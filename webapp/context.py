@@ -1,0 +1,43 @@
+"""What every request needs: settings, keys, database, hasher, clock, templates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import Request
+
+from webapp.config import Settings
+from webapp.passwords import Passwords
+from webapp.vault import KeyRing
+
+Clock = Callable[[], float]
+
+
+def system_clock() -> float:
+    """Seconds since the epoch, UTC."""
+    return time.time()
+
+
+@dataclass
+class AppContext:
+    """Shared services, built once in the lifespan and kept on ``app.state.ctx``."""
+
+    settings: Settings
+    keys: KeyRing
+    engine: AsyncEngine
+    db: async_sessionmaker[AsyncSession]
+    passwords: Passwords
+    clock: Clock
+
+    def now(self) -> float:
+        """The current time from the injected clock."""
+        return self.clock()
+
+
+def get_ctx(request: Request) -> AppContext:
+    """The app context of the request's app."""
+    return request.app.state.ctx

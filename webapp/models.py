@@ -1,0 +1,92 @@
+"""SQLModel tables. Times are UTC epoch seconds (floats) from the app's clock.
+
+Columns holding a secret hold vault ciphertext (``v1.<kid>.…``), never plain text.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+
+class User(SQLModel, table=True):
+    """A trader's account; usernames are stored lower-cased, so unique ignoring case."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    password_hash: str
+    created_at: float
+    password_changed_at: float
+    # Two-factor authentication; every secret below is vault ciphertext.
+    totp_secret: str | None = None
+    totp_pending: str | None = None
+    totp_pending_at: float | None = None
+    totp_last_step: int | None = None
+    login_2fa: bool = False
+    credentials_2fa: bool = False
+    recovery_key: str | None = None
+
+
+class ApiKey(SQLModel, table=True):
+    """The user's API key: ciphertext to show it, a keyed digest to look it up."""
+
+    __tablename__ = "api_keys"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    secret: str
+    digest: str = Field(max_length=64, unique=True, index=True)
+    hint: str = Field(max_length=8)
+    created_at: float
+    last_used_at: float | None = None
+
+
+class SessionRecord(SQLModel, table=True):
+    """A signed-in browser session; the cookie holds the id, this row its fate."""
+
+    __tablename__ = "sessions"
+
+    # SHA-256 of the random session id: a stolen database cannot forge a cookie.
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: float
+    last_seen_at: float
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=256)
+    revoked_at: float | None = None
+
+
+class Throttle(SQLModel, table=True):
+    """Failure counters and locks, shared by every worker through the database."""
+
+    __tablename__ = "throttles"
+
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = 0
+    window_start: float = 0.0
+    locked_until: float = 0.0
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One single-use recovery code, kept as a keyed hash."""
+
+    __tablename__ = "recovery_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    digest: str = Field(max_length=64)
+    used_at: float | None = None
+
+
+class SecurityEvent(SQLModel, table=True):
+    """Something security-relevant that happened to an account; never a secret."""
+
+    __tablename__ = "security_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    at: float = Field(index=True)
+    kind: str = Field(max_length=64)
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=256)
+    detail: str = Field(default="", max_length=256)

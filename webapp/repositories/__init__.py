@@ -1,0 +1,1 @@
+"""Async data access, one module per aggregate."""

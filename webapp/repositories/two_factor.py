@@ -1,0 +1,83 @@
+"""A user's 2FA state: pending set-up, confirmation, switches, recovery codes, removal."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import delete, func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp import totp
+from webapp.models import RecoveryCode, User
+from webapp.vault import KeyRing, aad
+
+PENDING_SECONDS = 600
+
+
+def pending_secret(keys: KeyRing, user: User, now: float) -> str | None:
+    """The unconfirmed secret being set up, unless there is none or it expired."""
+    if user.totp_pending is None or user.totp_pending_at is None:
+        return None
+    if now - user.totp_pending_at > PENDING_SECONDS:
+        return None
+    return keys.decrypt_text(user.totp_pending, aad("users", user.id, "totp_pending"))
+
+
+def start(keys: KeyRing, user: User, now: float) -> str:
+    """The pending secret: the same one while it lives (a reload keeps it), else new."""
+    current = pending_secret(keys, user, now)
+    if current is not None:
+        return current
+    secret = totp.new_secret()
+    user.totp_pending = keys.encrypt(secret, aad("users", user.id, "totp_pending"))
+    user.totp_pending_at = now
+    return secret
+
+
+def cancel(user: User) -> None:
+    """Drop a pending set-up."""
+    user.totp_pending = None
+    user.totp_pending_at = None
+
+
+async def confirm(db: AsyncSession, keys: KeyRing, user: User, secret: str, step: int) -> list[str]:
+    """Make the pending secret the user's 2FA secret; returns fresh recovery codes."""
+    user.totp_secret = keys.encrypt(secret, aad("users", user.id, "totp_secret"))
+    user.totp_last_step = step
+    cancel(user)
+    return await new_recovery_codes(db, keys, user)
+
+
+async def new_recovery_codes(db: AsyncSession, keys: KeyRing, user: User) -> list[str]:
+    """Replace the user's recovery codes (the old set dies) and return the new ones."""
+    key = secrets.token_bytes(32)
+    user.recovery_key = keys.encrypt(key, aad("users", user.id, "recovery_key"))
+    await db.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
+    codes = totp.new_recovery_codes()
+    for code in codes:
+        db.add(RecoveryCode(user_id=user.id, digest=totp.recovery_digest(key, code)))
+    db.add(user)
+    return codes
+
+
+async def recovery_codes_left(db: AsyncSession, user_id: int) -> int:
+    """How many unused recovery codes the user has."""
+    result = await db.exec(
+        select(func.count())
+        .select_from(RecoveryCode)
+        .where(RecoveryCode.user_id == user_id, col(RecoveryCode.used_at).is_(None))
+    )
+    return int(result.one())
+
+
+async def remove(db: AsyncSession, user: User) -> None:
+    """Turn 2FA off entirely: secret, switches and recovery codes go."""
+    user.totp_secret = None
+    user.totp_last_step = None
+    user.login_2fa = False
+    user.credentials_2fa = False
+    user.recovery_key = None
+    cancel(user)
+    await db.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
+    db.add(user)

@@ -1,0 +1,89 @@
+"""The JSON API under /api/v1/, authenticated by the ``api-key`` header."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from webapp.context import get_ctx
+from webapp.models import User
+from webapp.repositories import api_keys
+
+QUERY_NAMES = {"api-key", "api_key", "apikey", "key", "token", "access_token"}
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="AutoTrader API"'}
+
+
+class ApiError(Exception):
+    """An API failure with its status, message and extra headers."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def ok(result: object, status_code: int = 200) -> JSONResponse:
+    """The success envelope."""
+    return JSONResponse({"status": "ok", "result": result}, status_code=status_code)
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The error envelope."""
+    body = {"status": "error", "message": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _presented_key(request: Request) -> str:
+    if any(name.lower() in QUERY_NAMES for name in request.query_params):
+        raise ApiError(400, "Send the API key in the 'api-key' header, never in the URL.")
+    keys = request.headers.getlist("api-key")
+    if len(keys) > 1:
+        raise ApiError(400, "Send exactly one 'api-key' header.")
+    if keys:
+        return keys[0].strip()
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    raise ApiError(401, "Missing API key: send it in the 'api-key' header.", CHALLENGE)
+
+
+async def authenticate(request: Request) -> User:
+    """The owner of the request's API key; one indexed look-up, no decryption."""
+    presented = _presented_key(request)
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        found = await api_keys.authenticate(db, ctx.keys, presented)
+        if found is None:
+            raise ApiError(401, "Invalid API key.", CHALLENGE)
+        user, row = found
+        if await api_keys.touch(db, row, ctx.now()):
+            await db.commit()
+    return user
+
+
+async def me(request: Request) -> Response:
+    """Who the key belongs to."""
+    user = await authenticate(request)
+    return ok(
+        {
+            "username": user.username,
+            "twoFactor": {
+                "enrolled": user.totp_secret is not None,
+                "login": user.login_2fa,
+                "credentials": user.credentials_2fa,
+            },
+        }
+    )
+
+
+async def not_found(request: Request) -> Response:
+    """Unknown API paths answer in JSON too."""
+    return error(404, "No such API endpoint.")
+
+
+routes = [
+    Route("/api/v1/me", me, methods=["GET"]),
+    Route("/api/{rest:path}", not_found, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
+]

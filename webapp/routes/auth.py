@@ -1,0 +1,189 @@
+"""Register, sign in (with the Login 2FA step), sign out."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from webapp import forms
+from webapp.context import get_ctx
+from webapp.models import User
+from webapp.repositories import api_keys, users
+from webapp.security import audit, codes, password_gate, sessions
+from webapp.security.sessions import client_ip, user_agent
+from webapp.templating import render
+
+HOME = "/settings/security"
+PENDING_SECONDS = 300
+WRONG_LOGIN = "Wrong username or password. Check both and try again."
+
+
+def _home() -> RedirectResponse:
+    return RedirectResponse(HOME, status_code=303)
+
+
+async def index(request: Request) -> Response:
+    """Send visitors to their Security page, or to sign in."""
+    if await sessions.current(request):
+        return _home()
+    return RedirectResponse("/login", status_code=303)
+
+
+async def register_form(request: Request) -> Response:
+    """Show the registration form."""
+    if await sessions.current(request):
+        return _home()
+    return render(request, "auth/register.html", {"username": "", "errors": {}})
+
+
+async def register(request: Request) -> Response:
+    """Create an account and its API key, then sign the new user in."""
+    form = await forms.read(request, "username", "password")
+    username = forms.normalize_username(form["username"])
+    errors = {
+        "username": forms.username_problem(username),
+        "password": forms.password_problem(form["password"], username),
+    }
+    if any(errors.values()):
+        return _register_error(request, username, errors)
+    ctx = get_ctx(request)
+    password_hash = await ctx.passwords.hash(form["password"])
+    async with ctx.db() as db:
+        try:
+            user = await users.create(db, username, password_hash, ctx.now())
+        except users.UsernameTaken:
+            errors["username"] = "That username is taken. Choose another one."
+            return _register_error(request, username, errors)
+        await api_keys.issue(db, ctx.keys, user.id, ctx.now())
+        await audit.note(db, request, "registered", user.id)
+        await db.commit()
+    await sessions.sign_in(request, user)
+    return _home()
+
+
+def _register_error(request: Request, username: str, errors: dict[str, str]) -> Response:
+    context = {"username": username[:64], "errors": errors}
+    return render(request, "auth/register.html", context, status_code=422)
+
+
+async def login_form(request: Request) -> Response:
+    """Show the sign-in form."""
+    if await sessions.current(request):
+        return _home()
+    notice = ""
+    if request.query_params.get("expired") == "1":
+        notice = "Your sign-in took too long. Enter your username and password again."
+    return render(request, "auth/login.html", {"username": "", "error": "", "notice": notice})
+
+
+async def login(request: Request) -> Response:
+    """Check the password; then either sign in or ask for the Login 2FA code."""
+    form = await forms.read(request, "username", "password")
+    username = forms.normalize_username(form["username"])[:200]
+    if not username or not form["password"]:
+        return _login_error(request, username, "Enter your username and password.", 422)
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        user = await users.by_username(db, username)
+        outcome = await password_gate.check(
+            db,
+            ctx,
+            username,
+            user,
+            form["password"],
+            wrong_message=WRONG_LOGIN,
+            event="signin_failed",
+            ip=client_ip(request),
+            agent=user_agent(request),
+        )
+        if outcome.ok and user and ctx.passwords.needs_rehash(user.password_hash):
+            await users.set_password_hash(db, user, await ctx.passwords.hash(form["password"]))
+        await db.commit()
+    if not outcome.ok or user is None:
+        return _login_error(request, username, outcome.message, outcome.status)
+    if user.login_2fa and user.totp_secret:
+        request.session.clear()
+        request.session.update({"pending_uid": user.id, "pending_at": ctx.now()})
+        return RedirectResponse("/login/code", status_code=303)
+    return await _complete_sign_in(request, user, "password")
+
+
+def _login_error(request: Request, username: str, message: str, status: int) -> Response:
+    context = {"username": username[:64], "error": message, "notice": ""}
+    return render(request, "auth/login.html", context, status_code=status)
+
+
+async def _pending_user(request: Request) -> User | None:
+    ctx = get_ctx(request)
+    uid, at = request.session.get("pending_uid"), request.session.get("pending_at")
+    if not isinstance(uid, int) or not isinstance(at, int | float):
+        return None
+    if not 0 <= ctx.now() - at <= PENDING_SECONDS:
+        return None
+    async with ctx.db() as db:
+        return await users.by_id(db, uid)
+
+
+async def code_form(request: Request) -> Response:
+    """Ask for the 6-digit code (or a recovery code) after a correct password."""
+    if await _pending_user(request) is None:
+        return _expired(request)
+    return render(request, "auth/code.html", {"error": "", "code": ""})
+
+
+async def code_submit(request: Request) -> Response:
+    """Finish a Login 2FA sign-in with a current code or an unused recovery code."""
+    form = await forms.read(request, "code")
+    user = await _pending_user(request)
+    if user is None:
+        return _expired(request)
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        outcome = await codes.check(
+            db, ctx, user, form["code"], client_ip(request), user_agent(request)
+        )
+        await db.commit()
+    if not outcome.ok:
+        context = {"error": outcome.message, "code": form["code"][:64]}
+        return render(request, "auth/code.html", context, status_code=outcome.status)
+    return await _complete_sign_in(request, user, "password and code")
+
+
+def _expired(request: Request) -> Response:
+    request.session.pop("pending_uid", None)
+    request.session.pop("pending_at", None)
+    return RedirectResponse("/login?expired=1", status_code=303)
+
+
+async def _complete_sign_in(request: Request, user: User, how: str) -> Response:
+    await sessions.sign_in(request, user)
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        await audit.note(db, request, "signin", user.id, detail=f"with {how}")
+        await db.commit()
+    return _home()
+
+
+async def logout(request: Request) -> Response:
+    """End this session on the server and go back to the sign-in page."""
+    auth = await sessions.current(request)
+    await sessions.sign_out(request)
+    if auth:
+        ctx = get_ctx(request)
+        async with ctx.db() as db:
+            await audit.note(db, request, "signout", auth.user.id)
+            await db.commit()
+    return RedirectResponse("/login", status_code=303)
+
+
+routes = [
+    Route("/", index, methods=["GET"]),
+    Route("/register", register_form, methods=["GET"]),
+    Route("/register", register, methods=["POST"]),
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/login/code", code_form, methods=["GET"]),
+    Route("/login/code", code_submit, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+]

@@ -1,0 +1,125 @@
+"""Settings → Security: the page, and the API key's View / Re-generate behind a step-up."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from webapp import apikey, forms
+from webapp.context import get_ctx
+from webapp.repositories import api_keys, events, two_factor
+from webapp.routes.two_factor import section_context
+from webapp.security import audit, sessions
+from webapp.security.guard import FIELDS, Modal, done, guard
+from webapp.templating import render
+
+BASE = "/settings/security"
+
+
+async def page(request: Request) -> Response:
+    """The Security page: API key (masked) and two-factor authentication."""
+    auth = await sessions.require(request)
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        row = await api_keys.get(db, auth.user.id)
+        left = await two_factor.recovery_codes_left(db, auth.user.id)
+        recent = await events.recent(db, auth.user.id)
+    pending = two_factor.pending_secret(ctx.keys, auth.user, ctx.now())
+    context = {
+        "masked": apikey.masked(row.hint) if row else "",
+        "key_row": row,
+        "tf": section_context(request, auth, pending, left),
+        "events": recent,
+    }
+    return render(request, "settings/security.html", context)
+
+
+def _view_modal() -> Modal:
+    return Modal(
+        title="View API key",
+        intro="Enter your AutoTrader login password to show your API key.",
+        url=f"{BASE}/api-key/view",
+        target="#api-key",
+        submit="Show key",
+    )
+
+
+def _regenerate_modal() -> Modal:
+    return Modal(
+        title="Re-generate API key",
+        intro="A new key replaces the current one. Programs using the old key stop working "
+        "at once until you give them the new key.",
+        url=f"{BASE}/api-key/regenerate",
+        target="#api-key",
+        submit="Re-generate",
+        confirm="I understand that the current key stops working immediately.",
+        danger=True,
+    )
+
+
+async def masked(request: Request) -> Response:
+    """The masked key box (what the revealed key turns back into)."""
+    auth = await sessions.require(request)
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        row = await api_keys.get(db, auth.user.id)
+    hint = row.hint if row else "????"
+    return render(request, "partials/api_key.html", {"masked": apikey.masked(hint)})
+
+
+async def view(request: Request) -> Response:
+    """Reveal the key: at once inside a fresh step-up window, else after the modal."""
+    auth = await sessions.require(request)
+    form = await forms.read(request, *FIELDS)
+    blocked = await guard(request, auth, _view_modal(), form)
+    if blocked is not None:
+        return blocked
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        row = await api_keys.get(db, auth.user.id)
+        if row is None:
+            return render(request, "partials/api_key.html", {"masked": ""}, status_code=404)
+        plain = api_keys.reveal(ctx.keys, row)
+        await audit.note(db, request, "api_key_viewed", auth.user.id)
+        await db.commit()
+    return done(_revealed(request, plain, ""))
+
+
+async def regenerate_form(request: Request) -> Response:
+    """The Re-generate modal: confirmation, plus password unless the window is fresh."""
+    auth = await sessions.require(request)
+    blocked = await guard(request, auth, _regenerate_modal(), {})
+    assert blocked is not None  # a confirmation is always asked first
+    return blocked
+
+
+async def regenerate(request: Request) -> Response:
+    """Replace the key; the old one stops authenticating the moment this commits."""
+    auth = await sessions.require(request)
+    form = await forms.read(request, *FIELDS)
+    blocked = await guard(request, auth, _regenerate_modal(), form)
+    if blocked is not None:
+        return blocked
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        plain = await api_keys.issue(db, ctx.keys, auth.user.id, ctx.now())
+        await audit.note(db, request, "api_key_regenerated", auth.user.id)
+        await db.commit()
+    notice = "New key created. The old key no longer works: update your programs."
+    return done(_revealed(request, plain, notice))
+
+
+def _revealed(request: Request, plain: str, notice: str) -> Response:
+    ctx = get_ctx(request)
+    context = {"key": plain, "seconds": ctx.settings.reveal_seconds, "notice": notice}
+    return render(request, "partials/api_key_revealed.html", context)
+
+
+routes = [
+    Route(BASE, page, methods=["GET"]),
+    Route(f"{BASE}/api-key/masked", masked, methods=["GET"]),
+    Route(f"{BASE}/api-key/view", view, methods=["POST"]),
+    Route(f"{BASE}/api-key/regenerate", regenerate_form, methods=["GET"]),
+    Route(f"{BASE}/api-key/regenerate", regenerate, methods=["POST"]),
+]

@@ -1,0 +1,1 @@
+"""Sessions, step-up, CSRF, headers and throttling."""

@@ -1,0 +1,135 @@
+"""Check a user's 6-digit TOTP code or recovery code: throttled, and each works once."""
+
+from __future__ import annotations
+
+import hmac
+
+from sqlalchemy import text, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp import totp
+from webapp.context import AppContext
+from webapp.models import RecoveryCode, User
+from webapp.repositories import events
+from webapp.security import throttle
+from webapp.security.outcome import OK, Outcome
+from webapp.vault import aad
+
+REPLAY_MESSAGE = "This code was already used — wait for the next one."
+WRONG_MESSAGE = "That code is not correct. Check your authenticator app and try again."
+
+
+def totp_secret(ctx: AppContext, user: User) -> str:
+    """The user's confirmed TOTP secret, decrypted."""
+    assert user.totp_secret is not None
+    return ctx.keys.decrypt_text(user.totp_secret, aad("users", user.id, "totp_secret"))
+
+
+def recovery_key(ctx: AppContext, user: User) -> bytes:
+    """The user's key for hashing recovery codes, decrypted."""
+    assert user.recovery_key is not None
+    return ctx.keys.decrypt(user.recovery_key, aad("users", user.id, "recovery_key"))
+
+
+async def check(
+    db: AsyncSession,
+    ctx: AppContext,
+    user: User,
+    raw: str,
+    ip: str,
+    agent: str,
+    *,
+    pending: str | None = None,
+) -> Outcome:
+    """Accept a current, unused code for ``user``; count and lock on failures.
+
+    With ``pending`` (a secret being set up) only a TOTP code for it is accepted.
+    """
+    now = ctx.now()
+    key = throttle.code_key(user.id)
+    wait = await throttle.retry_after(db, key, now)
+    if wait:
+        return Outcome.fail(429, throttle.wait_message(wait), "code")
+    parsed = totp.parse_code(raw)
+    if parsed is None:
+        return Outcome.fail(422, totp.CODE_SHAPE_MESSAGE, "code")
+    kind, code = parsed
+    if pending is not None and kind != "totp":
+        return Outcome.fail(422, "Enter the 6-digit code your authenticator app shows.", "code")
+    if kind == "totp":
+        secret = pending if pending is not None else _secret_or_none(ctx, user)
+        outcome = await _check_totp(db, user, secret, code, now)
+    else:
+        outcome = await _check_recovery(db, ctx, user, code, now)
+    who = {"user_id": user.id, "ip": ip, "user_agent": agent}
+    if outcome.ok:
+        await throttle.reset(db, key)
+        if kind == "recovery":
+            await events.record(db, "recovery_code_used", now, **who)
+        return outcome
+    replay = outcome.message == REPLAY_MESSAGE
+    await events.record(db, "code_replay_refused" if replay else "code_failed", now, **who)
+    lock = await throttle.record_failure(db, key, throttle.CODE, now)
+    if lock:
+        await events.record(db, "code_locked", now, **who)
+        return Outcome.fail(429, throttle.wait_message(lock), "code")
+    return outcome
+
+
+def _secret_or_none(ctx: AppContext, user: User) -> str | None:
+    return totp_secret(ctx, user) if user.totp_secret is not None else None
+
+
+async def _check_totp(
+    db: AsyncSession, user: User, secret: str | None, code: str, now: float
+) -> Outcome:
+    if secret is None:
+        return Outcome.fail(422, WRONG_MESSAGE, "code")
+    step = totp.matching_step(secret, code, now)
+    if step is None:
+        return Outcome.fail(422, WRONG_MESSAGE, "code")
+    if not await claim_step(db, user.id, step):
+        return Outcome.fail(422, REPLAY_MESSAGE, "code")
+    user.totp_last_step = step
+    return OK
+
+
+async def claim_step(db: AsyncSession, user_id: int, step: int) -> bool:
+    """Store ``step`` as the last accepted one if it is newer; atomic across workers."""
+    result = await db.execute(
+        text(
+            "UPDATE users SET totp_last_step = :step WHERE id = :id "
+            "AND (totp_last_step IS NULL OR totp_last_step < :step)"
+        ),
+        {"step": step, "id": user_id},
+    )
+    return result.rowcount == 1
+
+
+async def _check_recovery(
+    db: AsyncSession, ctx: AppContext, user: User, code: str, now: float
+) -> Outcome:
+    if user.recovery_key is None:
+        return Outcome.fail(422, WRONG_MESSAGE, "code")
+    digest = totp.recovery_digest(recovery_key(ctx, user), code)
+    result = await db.exec(
+        select(RecoveryCode).where(
+            RecoveryCode.user_id == user.id, col(RecoveryCode.used_at).is_(None)
+        )
+    )
+    match = None
+    for row in result.all():
+        # Compare every unused code in constant time; do not stop at the first match.
+        if hmac.compare_digest(row.digest, digest):
+            match = row
+    if match is None:
+        return Outcome.fail(422, WRONG_MESSAGE, "code")
+    claimed = await db.execute(
+        update(RecoveryCode)
+        .where(col(RecoveryCode.id) == match.id, col(RecoveryCode.used_at).is_(None))
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:
+        return Outcome.fail(422, REPLAY_MESSAGE, "code")
+    return OK

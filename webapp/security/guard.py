@@ -1,0 +1,91 @@
+"""The step-up guard every sensitive screen shares (API key, 2FA, credentials).
+
+A route reads its form with :data:`FIELDS`, then calls :func:`guard`. ``None`` means
+"go ahead" (the window is fresh, or the modal's password and code just passed);
+anything else is the modal to send back (htmx swaps it into ``#modal-root``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from webapp.security import stepup
+from webapp.security.sessions import Auth
+from webapp.templating import render
+
+FIELDS = ("password", "code", "step", "confirm")
+CONFIRM_MISSING = "Tick the box to confirm, then continue."
+
+
+@dataclass(frozen=True)
+class Modal:
+    """What the step-up dialog says and where its form goes."""
+
+    title: str
+    intro: str
+    url: str
+    target: str
+    submit: str = "Continue"
+    confirm: str = ""  # label of a required confirmation checkbox, if any
+    always_ask: bool = False  # password and code every time, whatever the window
+    danger: bool = False
+    ask_password: bool = True
+    ask_code: bool = False
+    error: str = ""
+    error_field: str = ""
+    code: str = ""
+
+
+def _needs_code(modal: Modal, auth: Auth) -> bool:
+    if modal.always_ask:
+        return auth.user.totp_secret is not None
+    return stepup.needs_code(auth.user)
+
+
+def show(request: Request, modal: Modal, status_code: int = 200) -> Response:
+    """The modal, aimed at ``#modal-root`` whatever the triggering element targeted."""
+    headers = {"HX-Retarget": "#modal-root", "HX-Reswap": "innerHTML"}
+    return render(
+        request,
+        "partials/stepup_modal.html",
+        {"m": modal},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+async def guard(
+    request: Request, auth: Auth, modal: Modal, form: dict[str, str]
+) -> Response | None:
+    """None when the action may go ahead; otherwise the modal to show."""
+    submitted = form.get("step") == "verify"
+    window = not modal.always_ask and stepup.is_fresh(request)
+    modal = replace(
+        modal, ask_password=not window, ask_code=not window and _needs_code(modal, auth)
+    )
+    if not submitted:
+        if window and not modal.confirm:
+            return None
+        return show(request, modal)
+    if modal.confirm and form.get("confirm") != "yes":
+        return show(request, replace(modal, error=CONFIRM_MISSING, error_field="confirm"), 422)
+    if window:
+        return None
+    outcome = await stepup.verify(
+        request, auth.user, form.get("password", ""), form.get("code", ""), with_code=modal.ask_code
+    )
+    if outcome.ok:
+        return None
+    failed = replace(
+        modal, error=outcome.message, error_field=outcome.field, code=form.get("code", "")[:32]
+    )
+    return show(request, failed, outcome.status)
+
+
+def done(response: Response) -> Response:
+    """Mark a guarded success so the page closes the dialog and returns focus."""
+    response.headers["HX-Trigger"] = "stepup-done"
+    return response

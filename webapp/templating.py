@@ -1,0 +1,59 @@
+"""Jinja2 set-up: autoescape, StrictUndefined, and the helpers every page uses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from webapp import __version__
+from webapp.security.sessions import csrf_token
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = ROOT / "templates"
+STATIC_DIR = ROOT / "static"
+
+
+def _utc(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def make_templates() -> Jinja2Templates:
+    """The app's templates with a strict, autoescaping environment."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["utc"] = _utc
+    env.filters["iso"] = _iso
+    env.globals["version"] = __version__
+    return Jinja2Templates(env=env)
+
+
+TEMPLATES = make_templates()
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Render ``name`` with the CSRF token and the signed-in user in context."""
+    full = {"csrf": csrf_token(request), "auth": getattr(request.state, "auth", None)}
+    full.update(context or {})
+    return TEMPLATES.TemplateResponse(request, name, full, status_code=status_code, headers=headers)

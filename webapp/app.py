@@ -83,8 +83,16 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> Starlette:
-    """Build the app: key ring and engine now, the schema when the lifespan starts."""
+def create_app(
+    settings: Settings | None = None,
+    clock: Clock = system_clock,
+    passwords: Passwords | None = None,
+) -> Starlette:
+    """Build the app: key ring and engine now, the schema when the lifespan starts.
+
+    ``clock`` and ``passwords`` are injectable so tests can freeze time and use a
+    cheaper argon2id profile.
+    """
     settings = settings or Settings.from_env()
     keys = load_key_ring(settings.master_keys, settings.data_dir)
     engine = database.make_engine(settings.resolved_database_url)
@@ -93,7 +101,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         keys=keys,
         engine=engine,
         db=database.make_session_factory(engine),
-        passwords=Passwords(),
+        passwords=passwords or Passwords(),
         clock=clock,
     )
 

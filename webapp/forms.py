@@ -27,6 +27,8 @@ class FormError(Exception):
 async def read(request: Request, *names: str) -> dict[str, str]:
     """The named fields as text ("" when absent); duplicates and files are refused."""
     content_type = request.headers.get("content-type", "")
+    if not content_type and not await request.body():
+        return dict.fromkeys(names, "")  # a bodiless POST (a bare button) has no fields
     if not content_type.startswith(FORM_TYPES):
         raise FormError(415, "Send the form as a normal web form (URL-encoded).")
     try:

@@ -43,7 +43,7 @@ def touch(record: SessionRecord, now: float) -> bool:
 
 async def revoke(session: AsyncSession, record_id: str, now: float) -> None:
     """End one session."""
-    await session.execute(
+    await session.exec(
         update(SessionRecord)
         .where(col(SessionRecord.id) == record_id, col(SessionRecord.revoked_at).is_(None))
         .values(revoked_at=now)
@@ -61,7 +61,7 @@ async def revoke_all(
     )
     if keep is not None:
         stmt = stmt.where(col(SessionRecord.id) != keep)
-    result = await session.execute(stmt)
+    result = await session.exec(stmt)
     return result.rowcount or 0
 
 

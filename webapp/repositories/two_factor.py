@@ -53,7 +53,7 @@ async def new_recovery_codes(db: AsyncSession, keys: KeyRing, user: User) -> lis
     """Replace the user's recovery codes (the old set dies) and return the new ones."""
     key = secrets.token_bytes(32)
     user.recovery_key = keys.encrypt(key, aad("users", user.id, "recovery_key"))
-    await db.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
+    await db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     codes = totp.new_recovery_codes()
     for code in codes:
         db.add(RecoveryCode(user_id=user.id, digest=totp.recovery_digest(key, code)))
@@ -79,5 +79,5 @@ async def remove(db: AsyncSession, user: User) -> None:
     user.credentials_2fa = False
     user.recovery_key = None
     cancel(user)
-    await db.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
+    await db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     db.add(user)

@@ -97,12 +97,12 @@ async def _check_totp(
 
 async def claim_step(db: AsyncSession, user_id: int, step: int) -> bool:
     """Store ``step`` as the last accepted one if it is newer; atomic across workers."""
-    result = await db.execute(
+    result = await db.exec(
         text(
             "UPDATE users SET totp_last_step = :step WHERE id = :id "
             "AND (totp_last_step IS NULL OR totp_last_step < :step)"
         ),
-        {"step": step, "id": user_id},
+        params={"step": step, "id": user_id},
     )
     return result.rowcount == 1
 
@@ -125,7 +125,7 @@ async def _check_recovery(
             match = row
     if match is None:
         return Outcome.fail(422, WRONG_MESSAGE, "code")
-    claimed = await db.execute(
+    claimed = await db.exec(
         update(RecoveryCode)
         .where(col(RecoveryCode.id) == match.id, col(RecoveryCode.used_at).is_(None))
         .values(used_at=now)

@@ -89,23 +89,23 @@ async def retry_after(session: AsyncSession, key: str, now: float) -> int:
 
 async def record_failure(session: AsyncSession, key: str, policy: Policy, now: float) -> int:
     """Count one failure; lock when the policy says so. Returns the lock in seconds."""
-    result = await session.execute(
-        _BUMP, {"key": key, "now": now, "stale": now - policy.window_seconds}
+    result = await session.exec(
+        _BUMP, params={"key": key, "now": now, "stale": now - policy.window_seconds}
     )
     failures, window_start = result.one()
     until = policy.locked_until(failures, now, window_start)
     if not until:
         return 0
-    await session.execute(
+    await session.exec(
         text("UPDATE throttles SET locked_until = :until WHERE key = :key"),
-        {"until": until, "key": key},
+        params={"until": until, "key": key},
     )
     return math.ceil(until - now)
 
 
 async def reset(session: AsyncSession, key: str) -> None:
     """Forget the failures behind ``key`` (after a success)."""
-    await session.execute(text("DELETE FROM throttles WHERE key = :key"), {"key": key})
+    await session.exec(text("DELETE FROM throttles WHERE key = :key"), params={"key": key})
 
 
 def wait_message(seconds: int) -> str:

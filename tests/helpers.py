@@ -1,0 +1,140 @@
+"""Test helpers: a frozen clock, a trader who clicks through forms, page scraping."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+
+import httpx
+from argon2 import PasswordHasher, Type
+
+from webapp import totp
+from webapp.passwords import Passwords
+
+PASSWORD = "correct horse battery staple"
+# A cheaper argon2id profile keeps the suite fast; production parameters are tested apart.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID)
+
+
+def fast_passwords() -> Passwords:
+    """argon2id with small parameters, for tests."""
+    return Passwords(hasher=FAST_HASHER)
+
+
+@dataclass
+class FrozenClock:
+    """A clock that only moves when told to."""
+
+    now: float = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_HX = re.compile(r'"X-CSRF-Token": &#34;([^&]+)&#34;|"X-CSRF-Token": "([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token a page carries (hidden field or hx-headers)."""
+    found = _CSRF.search(html)
+    if found:
+        return found.group(1)
+    hx = _HX.search(html)
+    assert hx, "page carries no CSRF token"
+    return hx.group(1) or hx.group(2)
+
+
+def session_payload(client: httpx.AsyncClient) -> dict:
+    """The decoded (signed, not encrypted) session cookie."""
+    raw = client.cookies.get("autotrader_session")
+    if raw is None:
+        return {}
+    data = raw.split(".")[0]
+    return json.loads(base64.b64decode(data + "=" * (-len(data) % 4)))
+
+
+@dataclass
+class Trader:
+    """A user driving the app through its forms, as a browser would."""
+
+    client: httpx.AsyncClient
+    username: str = "alice"
+    password: str = PASSWORD
+    csrf: str = ""
+    api_key: str = ""
+    totp_secret: str = ""
+    recovery: list[str] = field(default_factory=list)
+
+    async def page(self, path: str) -> httpx.Response:
+        """GET a page and remember its CSRF token."""
+        response = await self.client.get(path)
+        if response.status_code == 200 and "csrf" in response.text.lower():
+            self.csrf = csrf_from(response.text)
+        return response
+
+    async def form(self, path: str, data: dict, **kwargs) -> httpx.Response:
+        """POST a plain form with the hidden CSRF field."""
+        return await self.client.post(path, data={"csrf_token": self.csrf, **data}, **kwargs)
+
+    async def hx(self, method: str, path: str, data: dict | None = None) -> httpx.Response:
+        """An htmx request: CSRF in the header, HX-Request set."""
+        headers = {"X-CSRF-Token": self.csrf, "HX-Request": "true"}
+        return await self.client.request(method, path, data=data or {}, headers=headers)
+
+    async def register(self) -> httpx.Response:
+        """Sign up; the trader ends up signed in."""
+        await self.page("/register")
+        response = await self.form(
+            "/register", {"username": self.username, "password": self.password}
+        )
+        if response.status_code == 303:
+            await self.page("/settings/security")
+        return response
+
+    async def login(self, password: str | None = None) -> httpx.Response:
+        """Sign in with the password (no code step)."""
+        await self.page("/login")
+        response = await self.form(
+            "/login", {"username": self.username, "password": password or self.password}
+        )
+        if response.status_code == 303 and response.headers["location"] == "/settings/security":
+            await self.page("/settings/security")
+        return response
+
+    async def logout(self) -> httpx.Response:
+        """Sign out."""
+        return await self.form("/logout", {})
+
+    async def view_key(self, password: str | None = None, code: str = "") -> httpx.Response:
+        """Submit the View modal."""
+        data = {"step": "verify", "password": self.password if password is None else password}
+        if code:
+            data["code"] = code
+        return await self.hx("POST", "/settings/security/api-key/view", data)
+
+    async def reveal_key(self) -> str:
+        """View the key with the password and return it."""
+        response = await self.view_key()
+        assert response.status_code == 200, response.text
+        self.api_key = key_in(response.text)
+        return self.api_key
+
+    def code(self, clock: FrozenClock, offset_steps: int = 0) -> str:
+        """The code the trader's authenticator app shows now."""
+        return totp.code_at(self.totp_secret, clock.now + 30 * offset_steps)
+
+
+_KEY = re.compile(r"at_[0-9A-Za-z]{49}")
+
+
+def key_in(html: str) -> str:
+    """The API key shown in a response."""
+    found = _KEY.search(html)
+    assert found, "no API key in the response"
+    return found.group(0)

@@ -130,6 +130,46 @@ class Trader:
         return totp.code_at(self.totp_secret, clock.now + 30 * offset_steps)
 
 
+_SECRET = re.compile(r'id="totp-secret">([A-Z2-7 ]+)</code>')
+_RECOVERY = re.compile(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>")
+
+
+def secret_in(html: str) -> str:
+    """The TOTP secret shown for typing by hand, without spaces."""
+    found = _SECRET.search(html)
+    assert found, "no TOTP secret in the response"
+    return found.group(1).replace(" ", "")
+
+
+def recovery_codes_in(html: str) -> list[str]:
+    """The recovery codes shown once."""
+    return _RECOVERY.findall(html)
+
+
+async def enrol(trader: Trader, clock: FrozenClock) -> httpx.Response:
+    """Set up 2FA through the Security page: set-up, read the secret, confirm."""
+    started = await trader.hx("POST", "/settings/security/2fa/setup")
+    trader.totp_secret = secret_in(started.text)
+    confirmed = await trader.hx(
+        "POST",
+        "/settings/security/2fa/confirm",
+        {"code": trader.code(clock), "password": trader.password},
+    )
+    trader.recovery = recovery_codes_in(confirmed.text)
+    return confirmed
+
+
+async def change_2fa(
+    trader: Trader, clock: FrozenClock, action: str, code: str | None = None, **extra: str
+) -> httpx.Response:
+    """Submit a 2FA change modal with password and a fresh code (the clock moves on)."""
+    if code is None:
+        clock.advance(30)
+        code = trader.code(clock)
+    data = {"step": "verify", "password": trader.password, "code": code, **extra}
+    return await trader.hx("POST", f"/settings/security/2fa/{action}", data)
+
+
 _KEY = re.compile(r"at_[0-9A-Za-z]{49}")
 
 

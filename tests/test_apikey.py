@@ -22,7 +22,15 @@ def test_a_typo_breaks_the_checksum():
 
 def test_wrong_shapes_are_refused():
     key = apikey.generate()
-    for bad in ["", "at_", key[:-1], key + "x", "xx_" + key[3:], key.replace("at_", "AT_"), " " + key]:
+    for bad in [
+        "",
+        "at_",
+        key[:-1],
+        key + "x",
+        "xx_" + key[3:],
+        key.replace("at_", "AT_"),
+        " " + key,
+    ]:
         assert not apikey.is_well_formed(bad)
 
 

@@ -22,7 +22,7 @@ WINDOW = 1
 SECRET_BYTES = 20  # 160 bits, RFC 4226's recommendation
 RECOVERY_COUNT = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
-_TOTP_SHAPE = re.compile(r"^\d{6}$")
+_TOTP_SHAPE = re.compile(r"^[0-9]{6}$")
 _RECOVERY_SHAPE = re.compile(rf"^[{_RECOVERY_ALPHABET}]{{5}}-?[{_RECOVERY_ALPHABET}]{{5}}$")
 CODE_SHAPE_MESSAGE = (
     "Enter the 6-digit code from your authenticator app, or one of your recovery codes."

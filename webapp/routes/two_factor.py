@@ -112,7 +112,6 @@ async def confirm(request: Request) -> Response:
         here = Auth(user, auth.record_id)
         secret = two_factor.pending_secret(ctx.keys, user, ctx.now())
         if secret is None or user.totp_secret is not None:
-            await db.rollback()
             return await _section(request, here, db, 409, error="Set-up expired. Start again.")
         outcome = await codes.check(
             db, ctx, user, form["code"], client_ip(request), user_agent(request), pending=secret

@@ -30,8 +30,6 @@ CHROMIUM_ARGS = [
 ]
 REVEAL_SECONDS = 3
 
-pytestmark = pytest.mark.e2e
-
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -88,19 +88,19 @@ def _wait_healthy(base: str, proc: subprocess.Popen) -> None:
     raise RuntimeError("the server did not answer /healthz in 30 s")
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """One headless Chromium for the whole run."""
+@pytest.fixture
+async def browser():
+    """A headless Chromium (async Playwright, so it shares pytest-asyncio's loop)."""
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is required in CI")
         pytest.skip("Debian's chromium is not installed (scripts/test installs it as root)")
-    from playwright.sync_api import sync_playwright
+    from playwright.async_api import async_playwright
 
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    async with async_playwright() as p:
+        instance = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance
-        instance.close()
+        await instance.close()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -111,11 +111,13 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture
-def page(browser, request, server):
+async def page(browser, request, server):
     """A fresh browser context (no cookies) and page; artefacts saved on failure."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
-    tab = context.new_page()
+    context = await browser.new_context(
+        viewport={"width": 1280, "height": 800}, accept_downloads=True
+    )
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    tab = await context.new_page()
     tab.set_default_timeout(15_000)
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -132,7 +134,7 @@ def page(browser, request, server):
     if failed is not None and failed.failed:
         ARTIFACTS.mkdir(exist_ok=True)
         name = request.node.name.replace("/", "_")
-        tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        (ARTIFACTS / f"{name}.html").write_text(tab.content())
-    context.close()
+        await tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        (ARTIFACTS / f"{name}.html").write_text(await tab.content())
+    await context.close()
     assert not errors, f"page errors or CSP violations: {errors}"

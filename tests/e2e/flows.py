@@ -2,48 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from playwright.sync_api import Page, expect
+from playwright.async_api import Page, expect
 
 from webapp import totp
 
 PASSWORD = "correct horse battery staple"
 
 
-def register(page: Page, base: str, username: str = "alice") -> None:
+async def register(page: Page, base: str, username: str = "alice") -> None:
     """Sign up through the form and land on Settings → Security."""
-    page.goto(f"{base}/register")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{base}/settings/security")
-    expect(page.get_by_role("heading", name="Security", exact=True)).to_be_visible()
+    await page.goto(f"{base}/register")
+    await page.fill("#username", username)
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{base}/settings/security")
+    await expect(page.get_by_role("heading", name="Security", exact=True)).to_be_visible()
 
 
-def sign_in(page: Page, base: str, username: str = "alice", password: str = PASSWORD) -> None:
+async def sign_in(page: Page, base: str, username: str = "alice", password: str = PASSWORD) -> None:
     """Fill the sign-in form."""
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
+    await page.goto(f"{base}/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
 
 
-def sign_out(page: Page, base: str) -> None:
+async def sign_out(page: Page, base: str) -> None:
     """Click Sign out."""
-    page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(f"{base}/login")
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page).to_have_url(f"{base}/login")
 
 
-def submit_modal(page: Page, password: str | None = PASSWORD, code: str | None = None) -> None:
+async def submit_modal(
+    page: Page, password: str | None = PASSWORD, code: str | None = None
+) -> None:
     """Fill the step-up dialog and submit it."""
     dialog = page.locator("dialog[open]")
-    expect(dialog).to_be_visible()
+    await expect(dialog).to_be_visible()
     if password is not None:
-        dialog.locator("input[name=password]").fill(password)
+        await dialog.locator("input[name=password]").fill(password)
     if code is not None:
-        dialog.locator("input[name=code]").fill(code)
-    dialog.locator("button[type=submit]").click()
+        await dialog.locator("input[name=code]").fill(code)
+    await dialog.locator("button[type=submit]").click()
 
 
 class Codes:
@@ -53,7 +56,7 @@ class Codes:
         self.secret = secret
         self.last_step = -1
 
-    def next(self) -> str:
+    async def next(self) -> str:
         """A valid code whose step is newer than any used so far (waits if it must)."""
         while True:
             now = time.time()
@@ -62,4 +65,4 @@ class Codes:
             if step <= current + 1:
                 self.last_step = step
                 return totp.code_at(self.secret, step * 30)
-            time.sleep(1)
+            await asyncio.sleep(1)

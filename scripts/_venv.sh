@@ -11,6 +11,9 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 stamp=".venv/.installed${extra:+-$extra}"
+# The test install holds everything the plain one does.
+[ -z "$extra" ] && [ -f .venv/.installed-test ] && [ .venv/.installed-test -nt pyproject.toml ] \
+  && stamp=.venv/.installed-test
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".${extra:+[$extra]}"

@@ -76,6 +76,10 @@ async def test_confirm_enrols_and_shows_ten_recovery_codes_once(app, client, tra
     page = await client.get("/settings/security")
     assert recovery_codes_in(page.text) == []
     assert "10 of 10 left" in page.text
+    cookie = client.cookies.get("autotrader_session")
+    assert trader.totp_secret not in cookie and trader.totp_secret not in str(
+        session_payload(client)
+    )
 
 
 async def test_confirm_with_wrong_code_keeps_pending(app, trader, clock):
@@ -383,3 +387,26 @@ async def test_disable_2fa_command(app, trader, clock, settings):
     assert (await trader.client.get("/settings/security")).status_code == 303
     assert (await user_row(app)).totp_secret is None
     assert "No user named" in await disable_two_factor(settings, "nobody")
+
+
+def test_disable_2fa_cli_prints_what_it_did(tmp_path):
+    import sys
+
+    from webapp.vault import new_key_line
+
+    env = {**os.environ, "AUTOTRADER_MASTER_KEYS": new_key_line("k1")}
+    run = subprocess.run(
+        [sys.executable, "-m", "webapp", "disable-2fa", "nobody", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert run.returncode == 1 and "No user named 'nobody'" in run.stdout
+    helped = subprocess.run(
+        [sys.executable, "-m", "webapp", "disable-2fa", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert helped.returncode == 0 and "USERNAME" in helped.stdout.upper()

@@ -35,7 +35,7 @@
       opener.focus();
       return;
     }
-    const fallback = document.querySelector("#api-key button, main button");
+    const fallback = document.querySelector("#api-key button, main .card button");
     if (fallback) fallback.focus();
   }
 
@@ -105,6 +105,40 @@
     });
   }
 
+  // Trading-account forms: mark the credentials the chosen broker requires and offer
+  // only its platforms. The server checks the same rules; this is a convenience.
+  function applyBrokerRules(form) {
+    let rules;
+    try { rules = JSON.parse(form.getAttribute("data-broker-rules") || "{}"); } catch (e) { return; }
+    const brokerSelect = form.querySelector("[data-broker-select]");
+    const platformSelect = form.querySelector("[data-platform-select]");
+    if (!brokerSelect) return;
+    const rule = rules[brokerSelect.value];
+    form.querySelectorAll("[data-credential]").forEach(function (box) {
+      const needed = !!rule && rule.required.indexOf(box.getAttribute("data-credential")) >= 0;
+      const mark = box.querySelector("[data-required-mark]");
+      if (mark) mark.hidden = !needed;
+    });
+    if (platformSelect) {
+      platformSelect.querySelectorAll("optgroup").forEach(function (group) {
+        const mine = group.getAttribute("data-broker") === brokerSelect.value;
+        group.hidden = !mine;
+        group.disabled = !mine;
+      });
+      const chosen = platformSelect.selectedOptions[0];
+      if (chosen && chosen.parentElement.disabled) platformSelect.value = "";
+    }
+  }
+
+  function initBrokerForms(root) {
+    const scope = root && root.querySelectorAll ? root : document;
+    scope.querySelectorAll("form[data-broker-rules]").forEach(applyBrokerRules);
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-broker-select]")) applyBrokerRules(event.target.form);
+  });
+
   document.addEventListener("click", function (event) {
     const el = event.target.closest("[data-copy], [data-download], [data-close-dialog]");
     if (!el) return;
@@ -121,6 +155,7 @@
   document.addEventListener("htmx:load", function (event) {
     openDialogs(event.detail.elt);
     startCountdowns(event.detail.elt);
+    initBrokerForms(event.detail.elt);
   });
 
   document.body.addEventListener("stepup-done", closeDialogs);

@@ -58,7 +58,7 @@ async def test_token_lives_in_session_and_page(client):
 async def test_oversized_body_is_413(client):
     t = Trader(client)
     await t.page("/login")
-    response = await t.form("/login", {"username": "alice", "password": "p" * 100_000})
+    response = await t.form("/login", {"username": "alice", "password": "p" * 300_000})
     assert response.status_code == 413
 
 

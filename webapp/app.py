@@ -21,7 +21,7 @@ from webapp.config import Settings
 from webapp.context import AppContext, Clock, system_clock
 from webapp.forms import FormError
 from webapp.passwords import Passwords
-from webapp.routes import api, auth, security_settings, two_factor
+from webapp.routes import api, api_trading, auth, security_settings, trading_accounts, two_factor
 from webapp.security.csrf import RequestGuardMiddleware
 from webapp.security.headers import SecurityHeadersMiddleware
 from webapp.security.sessions import LoginRequired
@@ -130,6 +130,8 @@ def create_app(
         *auth.routes,
         *security_settings.routes,
         *two_factor.routes,
+        *trading_accounts.routes,
+        *api_trading.routes,
         *api.routes,
     ]
     handlers = {

@@ -5,6 +5,7 @@ Columns holding a secret hold vault ciphertext (``v1.<kid>.…``), never plain t
 
 from __future__ import annotations
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -90,3 +91,21 @@ class SecurityEvent(SQLModel, table=True):
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=256)
     detail: str = Field(default="", max_length=256)
+
+
+class TradingAccount(SQLModel, table=True):
+    """A broker account; every credential is inside one ciphertext bound to its owner."""
+
+    __tablename__ = "trading_accounts"
+    __table_args__ = (UniqueConstraint("user_id", "nickname_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    broker: str = Field(max_length=32)
+    platform: str = Field(max_length=40)
+    pseudo_acc_name: str = Field(max_length=40)
+    nickname_key: str = Field(max_length=40)  # lower-cased: nicknames unique per user
+    login_id: str = Field(max_length=64)
+    credentials: str  # vault ciphertext of a JSON object of the credential fields
+    created_at: float
+    updated_at: float

@@ -32,6 +32,7 @@ class Modal:
     confirm: str = ""  # label of a required confirmation checkbox, if any
     always_ask: bool = False  # password and code every time, whatever the window
     danger: bool = False
+    include: str = ""  # a form whose fields travel with the modal's (edit forms)
     ask_password: bool = True
     ask_code: bool = False
     error: str = ""

@@ -1,0 +1,192 @@
+"""The OpenAPI 3.1 description of /api/v1/, built from the same tables the code uses."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from webapp import __version__
+from webapp.brokers import BROKERS, CREDENTIAL_FIELDS
+
+_TEXT = {"type": "string", "minLength": 1}
+_PUBLIC_PROPS = {
+    "broker": {**_TEXT, "description": "Broker id or name", "examples": list(BROKERS)[:3]},
+    "platform": {**_TEXT, "maxLength": 40, "description": "Defaults to the broker's usual one"},
+    "pseudoAccName": {**_TEXT, "maxLength": 40, "pattern": "^[A-Za-z0-9 ._-]{1,40}$"},
+    "loginId": {**_TEXT, "maxLength": 64, "pattern": "^[A-Za-z0-9._@-]{1,64}$"},
+}
+_SECRET_PROPS = {
+    "password": {**_TEXT, "maxLength": 256, "writeOnly": True},
+    "pin": {**_TEXT, "maxLength": 64, "writeOnly": True},
+    "totpKey": {**_TEXT, "writeOnly": True, "description": "Base32, 16 to 128 characters"},
+    "apiKey": {**_TEXT, "maxLength": 256, "pattern": "^[!-~]{1,256}$", "writeOnly": True},
+    "apiSecret": {**_TEXT, "maxLength": 256, "pattern": "^[!-~]{1,256}$", "writeOnly": True},
+}
+assert set(_SECRET_PROPS) == set(CREDENTIAL_FIELDS)
+
+
+def _ok(schema: dict) -> dict:
+    return {
+        "type": "object",
+        "required": ["status", "result"],
+        "properties": {"status": {"const": "ok"}, "result": schema},
+    }
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_ACCOUNT = {"$ref": "#/components/schemas/TradingAccount"}
+_ERRORS = {
+    "400": _json(_ERROR, "Bad request (for example, the key in the URL)"),
+    "401": _json(_ERROR, "Missing or invalid API key"),
+    "413": _json(_ERROR, "Body too large"),
+    "429": _json(_ERROR, "Too many requests"),
+}
+_BODY_ERRORS = {
+    "415": _json(_ERROR, "Not JSON"),
+    "422": _json(_ERROR, "Invalid fields (named in `fields`)"),
+}
+_ID = {"name": "account_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+@cache
+def spec() -> dict:
+    """The whole document."""
+    account_input = {**_PUBLIC_PROPS, **_SECRET_PROPS}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "AutoTrader Security API", "version": __version__},
+        "servers": [{"url": "/"}],
+        "security": [{"apiKeyHeader": []}, {"bearer": []}],
+        "components": {
+            "securitySchemes": {
+                "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "api-key"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["status", "message"],
+                    "properties": {
+                        "status": {"const": "error"},
+                        "message": {"type": "string"},
+                        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                },
+                "TradingAccount": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": [
+                        "id",
+                        "broker",
+                        "brokerName",
+                        "platform",
+                        "pseudoAccName",
+                        "loginId",
+                        "createdAt",
+                        "updatedAt",
+                    ],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "broker": {"type": "string", "enum": list(BROKERS)},
+                        "brokerName": {"type": "string"},
+                        "platform": {"type": "string"},
+                        "pseudoAccName": {"type": "string"},
+                        "loginId": {"type": "string"},
+                        "createdAt": {"type": "string", "format": "date-time"},
+                        "updatedAt": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "TradingAccountCreate": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["broker", "pseudoAccName", "loginId"],
+                    "properties": account_input,
+                },
+                "TradingAccountPatch": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": account_input,
+                },
+            },
+        },
+        "paths": {
+            "/api/v1/me": {
+                "get": {
+                    "summary": "Who the key belongs to",
+                    "responses": {
+                        "200": _json(
+                            _ok({"type": "object", "required": ["username"]}), "The key's owner"
+                        ),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/trading-accounts": {
+                "get": {
+                    "summary": "List trading accounts (never credentials)",
+                    "responses": {
+                        "200": _json(_ok({"type": "array", "items": _ACCOUNT}), "Accounts"),
+                        **_ERRORS,
+                    },
+                },
+                "post": {
+                    "summary": "Create a trading account",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/TradingAccountCreate"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json(_ok(_ACCOUNT), "Created"),
+                        **_ERRORS,
+                        **_BODY_ERRORS,
+                    },
+                },
+            },
+            "/api/v1/trading-accounts/{account_id}": {
+                "parameters": [_ID],
+                "get": {
+                    "summary": "One trading account (never credentials)",
+                    "responses": {
+                        "200": _json(_ok(_ACCOUNT), "The account"),
+                        "404": _json(_ERROR, "No such account"),
+                        **_ERRORS,
+                    },
+                },
+                "patch": {
+                    "summary": "Change fields; absent fields are kept",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/TradingAccountPatch"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(_ok(_ACCOUNT), "Updated"),
+                        "404": _json(_ERROR, "No such account"),
+                        **_ERRORS,
+                        **_BODY_ERRORS,
+                    },
+                },
+                "delete": {
+                    "summary": "Delete a trading account",
+                    "responses": {
+                        "200": _json(
+                            _ok({"type": "object", "properties": {"deleted": {"type": "integer"}}}),
+                            "Deleted",
+                        ),
+                        "404": _json(_ERROR, "No such account"),
+                        **_ERRORS,
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,128 @@
+"""Trading accounts, always looked up together with their owner (another user's is None)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp.brokers import BROKERS
+from webapp.models import TradingAccount
+from webapp.vault import KeyRing, aad
+
+_PENDING = "pending"  # placeholder until the row has an id to bind the ciphertext to
+
+
+class NicknameTaken(Exception):
+    """The user already has an account with this nickname."""
+
+
+def _aad(account: TradingAccount) -> str:
+    return aad("trading_accounts", f"{account.user_id}/{account.id}", "credentials")
+
+
+async def list_for(db: AsyncSession, user_id: int) -> list[TradingAccount]:
+    """The user's accounts, oldest first."""
+    result = await db.exec(
+        select(TradingAccount)
+        .where(TradingAccount.user_id == user_id)
+        .order_by(col(TradingAccount.id))
+    )
+    return list(result.all())
+
+
+async def get_owned(db: AsyncSession, user_id: int, account_id: int) -> TradingAccount | None:
+    """The account if it exists and belongs to the user; otherwise None (same for both)."""
+    result = await db.exec(
+        select(TradingAccount).where(
+            TradingAccount.id == account_id, TradingAccount.user_id == user_id
+        )
+    )
+    return result.first()
+
+
+def reveal(keys: KeyRing, account: TradingAccount) -> dict[str, str]:
+    """The decrypted credentials."""
+    return json.loads(keys.decrypt_text(account.credentials, _aad(account)))
+
+
+def _apply_public(account: TradingAccount, public: dict[str, str]) -> None:
+    if "broker" in public:
+        account.broker = public["broker"]
+    if "platform" in public:
+        account.platform = public["platform"]
+    if "pseudoAccName" in public:
+        account.pseudo_acc_name = public["pseudoAccName"]
+        account.nickname_key = public["pseudoAccName"].lower()
+    if "loginId" in public:
+        account.login_id = public["loginId"]
+
+
+async def create(
+    db: AsyncSession,
+    keys: KeyRing,
+    user_id: int,
+    public: dict[str, str],
+    secrets: dict[str, str],
+    now: float,
+) -> TradingAccount:
+    """Insert an account; raise NicknameTaken if the nickname is in use."""
+    account = TradingAccount(user_id=user_id, credentials=_PENDING, created_at=now, updated_at=now)
+    _apply_public(account, public)
+    db.add(account)
+    await _flush(db)
+    account.credentials = keys.encrypt(json.dumps(secrets), _aad(account))
+    db.add(account)
+    return account
+
+
+async def update(
+    db: AsyncSession,
+    keys: KeyRing,
+    account: TradingAccount,
+    public: dict[str, str],
+    secrets: dict[str, str],
+    now: float,
+) -> None:
+    """Change the given fields; credentials not given keep their values."""
+    _apply_public(account, public)
+    if secrets:
+        merged = {**reveal(keys, account), **secrets}
+        account.credentials = keys.encrypt(json.dumps(merged), _aad(account))
+    account.updated_at = now
+    db.add(account)
+    await _flush(db)
+
+
+async def delete(db: AsyncSession, account: TradingAccount) -> None:
+    """Remove the account and its credentials."""
+    await db.delete(account)
+
+
+async def _flush(db: AsyncSession) -> None:
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        raise NicknameTaken from exc
+
+
+def public_view(account: TradingAccount) -> dict[str, object]:
+    """What lists and the API show: never a credential."""
+    broker = BROKERS.get(account.broker)
+    return {
+        "id": account.id,
+        "broker": account.broker,
+        "brokerName": broker.name if broker else account.broker,
+        "platform": account.platform,
+        "pseudoAccName": account.pseudo_acc_name,
+        "loginId": account.login_id,
+        "createdAt": _iso(account.created_at),
+        "updatedAt": _iso(account.updated_at),
+    }
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

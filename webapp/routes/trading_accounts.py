@@ -1,0 +1,270 @@
+"""Trading Accounts pages: list, add, and View / Edit / Delete behind the step-up guard."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from webapp import forms, trading
+from webapp.brokers import BROKERS, CREDENTIAL_FIELDS
+from webapp.context import get_ctx
+from webapp.models import TradingAccount
+from webapp.repositories import trading_accounts as repo
+from webapp.security import audit, sessions
+from webapp.security.guard import FIELDS, Modal, done, guard
+from webapp.security.sessions import Auth
+from webapp.templating import render
+from webapp.trading_fields import ALL_FIELDS, PUBLIC_FIELDS
+
+BASE = "/trading-accounts"
+NOT_FOUND = "No such trading account."
+
+
+def _broker_rules() -> str:
+    """The broker table as JSON for app.js (platforms and required fields per broker)."""
+    return json.dumps(
+        {b.id: {"platforms": b.platforms, "required": sorted(b.required)} for b in BROKERS.values()}
+    )
+
+
+def _form_context(values: dict[str, str], errors: dict[str, str]) -> dict:
+    return {
+        "brokers": list(BROKERS.values()),
+        "credential_fields": CREDENTIAL_FIELDS,
+        "broker_rules": _broker_rules(),
+        "values": values,
+        "errors": errors,
+    }
+
+
+async def index(request: Request) -> Response:
+    """The list: nickname, broker, platform, login id, dates; never a credential."""
+    auth = await sessions.require(request)
+    async with get_ctx(request).db() as db:
+        accounts = await repo.list_for(db, auth.user.id)
+    context = {
+        "accounts": accounts,
+        "brokers": BROKERS,
+        "created": request.query_params.get("added"),
+    }
+    return render(request, "trading/list.html", context)
+
+
+async def new_form(request: Request) -> Response:
+    """The form for a new account."""
+    await sessions.require(request)
+    return render(request, "trading/new.html", _form_context({}, {}))
+
+
+async def create(request: Request) -> Response:
+    """Add an account from the form; secrets typed are never sent back."""
+    auth = await sessions.require(request)
+    data = await forms.read(request, *ALL_FIELDS)
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        saved = await trading.create(
+            db, ctx.keys, auth.user.id, data, from_form=True, now=ctx.now()
+        )
+        if saved.account is None:
+            public = {k: data[k][:64] for k in PUBLIC_FIELDS}
+            context = _form_context(public, saved.errors)
+            return render(request, "trading/new.html", context, status_code=422)
+        await audit.note(db, request, "account_added", auth.user.id, saved.account.pseudo_acc_name)
+        await db.commit()
+    return RedirectResponse(f"{BASE}?added=1", status_code=303)
+
+
+async def _owned(request: Request, auth: Auth) -> TradingAccount | None:
+    account_id = request.path_params["account_id"]
+    async with get_ctx(request).db() as db:
+        return await repo.get_owned(db, auth.user.id, account_id)
+
+
+def _missing(request: Request) -> Response:
+    response = render(request, "error.html", {"status": 404, "message": NOT_FOUND}, 404)
+    if request.headers.get("hx-request") == "true":
+        response = Response(NOT_FOUND, status_code=404, media_type="text/plain")
+    return response
+
+
+def _view_modal(account: TradingAccount) -> Modal:
+    return Modal(
+        title=f"View credentials of {account.pseudo_acc_name}",
+        intro="Enter your AutoTrader login password to show this account's credentials.",
+        url=f"{BASE}/{account.id}/view",
+        target=f"#acct-{account.id}-creds",
+        submit="Show credentials",
+    )
+
+
+def _edit_modal(account: TradingAccount, *, saving: bool = False) -> Modal:
+    url = f"{BASE}/{account.id}" if saving else f"{BASE}/{account.id}/edit"
+    return Modal(
+        title=f"Edit {account.pseudo_acc_name}",
+        intro="Enter your AutoTrader login password to change this account.",
+        url=url,
+        target=f"#acct-{account.id}",
+        submit="Continue",
+        include=f"#acct-{account.id}-form" if saving else "",
+    )
+
+
+def _delete_modal(account: TradingAccount) -> Modal:
+    return Modal(
+        title=f"Delete {account.pseudo_acc_name}",
+        intro="The account and its stored credentials are removed for good.",
+        url=f"{BASE}/{account.id}/delete",
+        target=f"#acct-{account.id}",
+        submit="Delete account",
+        confirm="I understand that this cannot be undone.",
+        danger=True,
+    )
+
+
+async def view(request: Request) -> Response:
+    """Reveal the credentials for the reveal period, after a step-up."""
+    auth = await sessions.require(request)
+    form = await forms.read(request, *FIELDS)
+    account = await _owned(request, auth)
+    if account is None:
+        return _missing(request)
+    blocked = await guard(request, auth, _view_modal(account), form)
+    if blocked is not None:
+        return blocked
+    ctx = get_ctx(request)
+    creds = repo.reveal(ctx.keys, account)
+    async with ctx.db() as db:
+        await audit.note(db, request, "credentials_viewed", auth.user.id, account.pseudo_acc_name)
+        await db.commit()
+    context = {
+        "a": account,
+        "creds": creds,
+        "labels": CREDENTIAL_FIELDS,
+        "seconds": ctx.settings.reveal_seconds,
+    }
+    return done(render(request, "partials/account_credentials.html", context))
+
+
+async def masked(request: Request) -> Response:
+    """The hidden-credentials box a reveal turns back into."""
+    auth = await sessions.require(request)
+    account = await _owned(request, auth)
+    if account is None:
+        return _missing(request)
+    return render(request, "partials/account_credentials_masked.html", {"a": account})
+
+
+async def card(request: Request) -> Response:
+    """One account's card (what Cancel on the edit form goes back to)."""
+    auth = await sessions.require(request)
+    account = await _owned(request, auth)
+    if account is None:
+        return _missing(request)
+    return render(request, "partials/account_card.html", {"a": account, "brokers": BROKERS})
+
+
+async def edit_form(request: Request) -> Response:
+    """After a step-up, the edit form in place of the card (secret fields start empty)."""
+    auth = await sessions.require(request)
+    form = await forms.read(request, *FIELDS)
+    account = await _owned(request, auth)
+    if account is None:
+        return _missing(request)
+    blocked = await guard(request, auth, _edit_modal(account), form)
+    if blocked is not None:
+        return blocked
+    return done(_edit_response(request, account, {}, {}))
+
+
+def _edit_response(
+    request: Request,
+    account: TradingAccount,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    ctx = get_ctx(request)
+    stored = set(repo.reveal(ctx.keys, account))  # which secrets exist, never their values
+    shown = {k: str(v) for k, v in repo.public_view(account).items()} | values
+    context = _form_context(shown, errors) | {"a": account, "stored": stored}
+    return render(request, "partials/account_edit.html", context, status_code=status_code)
+
+
+async def save(request: Request) -> Response:
+    """Save the edit form; blank secret fields keep their current values."""
+    auth = await sessions.require(request)
+    form = await forms.read(request, *FIELDS, *ALL_FIELDS)
+    account = await _owned(request, auth)
+    if account is None:
+        return _missing(request)
+    blocked = await guard(request, auth, _edit_modal(account, saving=True), form)
+    if blocked is not None:
+        return blocked
+    ctx = get_ctx(request)
+    data = {k: form[k] for k in ALL_FIELDS}
+    async with ctx.db() as db:
+        account = await repo.get_owned(db, auth.user.id, account.id)
+        assert account is not None
+        saved = await trading.update(db, ctx.keys, account, data, from_form=True, now=ctx.now())
+        if saved.account is None:
+            await db.rollback()  # a refused nickname may have left the row half-changed
+            account = await repo.get_owned(db, auth.user.id, request.path_params["account_id"])
+            assert account is not None
+            values = {k: data[k][:64] for k in PUBLIC_FIELDS}
+            return done(_edit_response(request, account, values, saved.errors, 422))
+        changed = ", ".join(k for k in ALL_FIELDS if data[k].strip()) or "nothing"
+        await audit.note(
+            db, request, "credentials_edited", auth.user.id, f"{account.pseudo_acc_name}: {changed}"
+        )
+        await db.commit()
+    context = {"a": account, "brokers": BROKERS, "notice": "Saved."}
+    return done(render(request, "partials/account_card.html", context))
+
+
+async def delete_form(request: Request) -> Response:
+    """The Delete modal (confirmation, and password unless the window is fresh)."""
+    auth = await sessions.require(request)
+    account = await _owned(request, auth)
+    if account is None:
+        return _missing(request)
+    blocked = await guard(request, auth, _delete_modal(account), {})
+    assert blocked is not None
+    return blocked
+
+
+async def delete(request: Request) -> Response:
+    """Delete after a step-up and a confirmation; the card disappears."""
+    auth = await sessions.require(request)
+    form = await forms.read(request, *FIELDS)
+    account = await _owned(request, auth)
+    if account is None:
+        return _missing(request)
+    blocked = await guard(request, auth, _delete_modal(account), form)
+    if blocked is not None:
+        return blocked
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        owned = await repo.get_owned(db, auth.user.id, account.id)
+        if owned is not None:
+            await repo.delete(db, owned)
+            await audit.note(db, request, "account_deleted", auth.user.id, owned.pseudo_acc_name)
+            await db.commit()
+    return done(Response("", media_type="text/html"))
+
+
+_ID = "{account_id:int}"
+routes = [
+    Route(BASE, index, methods=["GET"]),
+    Route(BASE, create, methods=["POST"]),
+    Route(f"{BASE}/new", new_form, methods=["GET"]),
+    Route(f"{BASE}/{_ID}", card, methods=["GET"]),
+    Route(f"{BASE}/{_ID}", save, methods=["POST"]),
+    Route(f"{BASE}/{_ID}/view", view, methods=["POST"]),
+    Route(f"{BASE}/{_ID}/masked", masked, methods=["GET"]),
+    Route(f"{BASE}/{_ID}/edit", edit_form, methods=["POST"]),
+    Route(f"{BASE}/{_ID}/delete", delete_form, methods=["GET"]),
+    Route(f"{BASE}/{_ID}/delete", delete, methods=["POST"]),
+]

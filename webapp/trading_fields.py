@@ -1,0 +1,138 @@
+"""Trading-account fields: one set of rules and messages for the form and the API."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from webapp.brokers import BROKERS, CREDENTIAL_FIELDS, Broker, find
+
+PUBLIC_FIELDS = ("broker", "platform", "pseudoAccName", "loginId")
+SECRET_FIELDS = tuple(CREDENTIAL_FIELDS)
+ALL_FIELDS = PUBLIC_FIELDS + SECRET_FIELDS
+LABELS = {
+    "broker": "Broker",
+    "platform": "Platform",
+    "pseudoAccName": "Nickname",
+    "loginId": "Login id",
+    **CREDENTIAL_FIELDS,
+}
+
+_NICKNAME = re.compile(r"^[A-Za-z0-9 ._-]{1,40}$")
+_LOGIN_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+_BASE32 = re.compile(r"^[A-Z2-7]{16,128}$")
+_TOKEN = re.compile(r"^[\x21-\x7e]{1,256}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _text(max_len: int, what: str) -> Callable[[str], tuple[str, str]]:
+    def check(value: str) -> tuple[str, str]:
+        if len(value) > max_len:
+            return value, f"{what} must be at most {max_len} characters."
+        if _CONTROL.search(value):
+            return value, f"{what} must not contain control characters."
+        return value, ""
+
+    return check
+
+
+def _pattern(regex: re.Pattern[str], message: str, strip: bool = True):
+    def check(value: str) -> tuple[str, str]:
+        value = value.strip() if strip else value
+        return value, "" if regex.match(value) else message
+
+    return check
+
+
+def _totp_key(value: str) -> tuple[str, str]:
+    cleaned = re.sub(r"[\s-]", "", value).upper().rstrip("=")
+    if _BASE32.match(cleaned):
+        return cleaned, ""
+    return cleaned, (
+        "TOTP key must be valid base32: letters A–Z and digits 2–7, 16 to 128 characters."
+    )
+
+
+def _broker(value: str) -> tuple[str, str]:
+    broker = find(value)
+    if broker is None:
+        return value, "Choose a broker from the list."
+    return broker.id, ""
+
+
+RULES: dict[str, Callable[[str], tuple[str, str]]] = {
+    "broker": _broker,
+    "platform": _text(40, "Platform"),
+    "pseudoAccName": _pattern(
+        _NICKNAME, "Nickname: 1 to 40 letters, digits, spaces, dots, underscores or hyphens."
+    ),
+    "loginId": _pattern(_LOGIN_ID, "Login id: 1 to 64 letters, digits and . _ @ -"),
+    "password": _text(256, "Password"),
+    "pin": _text(64, "PIN / security answer"),
+    "totpKey": _totp_key,
+    "apiKey": _pattern(_TOKEN, "API key: 1 to 256 characters, no spaces.", strip=False),
+    "apiSecret": _pattern(_TOKEN, "API secret: 1 to 256 characters, no spaces.", strip=False),
+}
+
+
+@dataclass
+class Checked:
+    """Cleaned values of the fields given, and a message per field that failed."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def public(self) -> dict[str, str]:
+        """The non-secret values."""
+        return {k: v for k, v in self.values.items() if k in PUBLIC_FIELDS}
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        """The credential values."""
+        return {k: v for k, v in self.values.items() if k in SECRET_FIELDS}
+
+
+def check_fields(data: Mapping[str, object], *, blank_means_absent: bool) -> Checked:
+    """Check each given field on its own. Forms send "" for "keep"; the API omits."""
+    checked = Checked()
+    for name, raw in data.items():
+        if name not in RULES:
+            checked.errors[name] = "Unknown field."
+            continue
+        if not isinstance(raw, str):
+            checked.errors[name] = f"{LABELS[name]} must be text."
+            continue
+        if raw.strip() == "":
+            if not blank_means_absent:
+                checked.errors[name] = f"{LABELS[name]} must not be empty; leave it out to keep it."
+            continue
+        value, problem = RULES[name](raw)
+        if problem:
+            checked.errors[name] = problem
+        else:
+            checked.values[name] = value
+    return checked
+
+
+def check_whole(public: Mapping[str, str], secrets: Mapping[str, str]) -> dict[str, str]:
+    """Rules across fields, on the account as it would be saved: required ones, platform."""
+    errors: dict[str, str] = {}
+    for name in ("broker", "pseudoAccName", "loginId"):
+        if not public.get(name):
+            errors[name] = f"{LABELS[name]} is required."
+    broker = BROKERS.get(public.get("broker", ""))
+    if broker is None:
+        return errors
+    platform = public.get("platform", "")
+    if platform not in broker.platforms:
+        errors["platform"] = f"{broker.name} accounts use: {', '.join(broker.platforms)}."
+    for name in sorted(broker.required - set(secrets)):
+        errors[name] = f"{LABELS[name]} is required for {broker.name}."
+    return errors
+
+
+def default_platform(broker: Broker) -> str:
+    """The platform used when none is given."""
+    return broker.platforms[0]

@@ -66,3 +66,26 @@ class Codes:
                 self.last_step = step
                 return totp.code_at(self.secret, step * 30)
             await asyncio.sleep(1)
+
+
+async def enrol_2fa(page: Page) -> Codes:
+    """Set up 2FA from the typed secret on the Security page; returns the trader's app."""
+    section = page.locator("#twofactor")
+    await section.get_by_role("button", name="Set up 2FA").click()
+    await section.get_by_text("Can't scan it?").click()
+    secret = (await section.locator("#totp-secret").inner_text()).replace(" ", "")
+    codes = Codes(secret)
+    await section.locator("input[name=password]").fill(PASSWORD)
+    await section.locator("input[name=code]").fill(await codes.next())
+    await section.get_by_role("button", name="Confirm").click()
+    await expect(section).to_contain_text("Store these now")
+    return codes
+
+
+async def switch_on(page: Page, codes: Codes, name: str) -> None:
+    """Turn on Login 2FA or Credentials 2FA through its modal."""
+    row = page.locator("#twofactor li", has_text=name)
+    await row.get_by_role("button", name="Turn on").click()
+    await submit_modal(page, code=await codes.next())
+    await expect(page.locator("dialog[open]")).to_have_count(0)
+    await expect(page.locator("#twofactor li", has_text=name).locator(".pill")).to_have_text("On")

@@ -40,9 +40,11 @@ async def check(
         return Outcome.fail(429, throttle.wait_message(wait), "password")
     if not password:
         return Outcome.fail(422, "Enter your password.", "password")
+    if len(password) > MAX_PASSWORD_CHARS:
+        # No account has such a password: refuse the shape, spend no hashing, count nothing.
+        return Outcome.fail(422, "Passwords are at most 1024 characters.", "password")
     stored = user.password_hash if user else None
-    ok = await ctx.passwords.verify(stored, password[:MAX_PASSWORD_CHARS])
-    if ok and len(password) <= MAX_PASSWORD_CHARS:
+    if await ctx.passwords.verify(stored, password):
         await throttle.reset(db, account_key)
         return OK
     user_id = user.id if user else None

@@ -130,6 +130,15 @@
     }
   }
 
+  // Show event and session times in the browser's own time zone (UTC stays in the title).
+  function localTimes(root) {
+    const scope = root && root.querySelectorAll ? root : document;
+    scope.querySelectorAll("time[data-local]").forEach(function (t) {
+      const when = new Date(t.getAttribute("datetime"));
+      if (!isNaN(when)) t.textContent = when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    });
+  }
+
   function initBrokerForms(root) {
     const scope = root && root.querySelectorAll ? root : document;
     scope.querySelectorAll("form[data-broker-rules]").forEach(applyBrokerRules);
@@ -156,6 +165,7 @@
     openDialogs(event.detail.elt);
     startCountdowns(event.detail.elt);
     initBrokerForms(event.detail.elt);
+    localTimes(event.detail.elt);
   });
 
   document.body.addEventListener("stepup-done", closeDialogs);

@@ -1,13 +1,13 @@
-"""Command line: ``python -m webapp serve | disable-2fa USERNAME``."""
+"""Command line: ``python -m webapp serve | disable-2fa | rotate-keys | backup``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
+from webapp import logs
 from webapp.config import ConfigError, Settings
 
 
@@ -25,9 +25,7 @@ def serve(args: argparse.Namespace) -> int:
     from webapp.app import create_app
 
     settings = _settings(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     app = create_app(settings)
     # uvicorn's own access log prints query strings; ours (AccessLogMiddleware) does not.
     uvicorn.run(
@@ -36,6 +34,7 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         access_log=False,
         log_level=settings.log_level,
+        log_config=None,  # keep the handlers logs.configure() set up (text or JSON)
         server_header=False,
     )
     return 0
@@ -48,6 +47,27 @@ def disable_2fa(args: argparse.Namespace) -> int:
     message = asyncio.run(disable_two_factor(_settings(args), args.username))
     print(message)
     return 0 if message.startswith("2FA removed") else 1
+
+
+def rotate_keys(args: argparse.Namespace) -> int:
+    """Move every secret to a new master key (see webapp/rotation.py)."""
+    from webapp.rotation import rotate
+
+    report = asyncio.run(rotate(_settings(args), remove_unused=args.remove_old))
+    print(report.summary())
+    if args.remove_old and report.unused_keys:
+        print(f"Removed {', '.join(sorted(report.unused_keys))} from the key file.")
+    elif report.unused_keys:
+        print("Run again with --remove-old to drop them from the key file.")
+    return 0
+
+
+def backup(args: argparse.Namespace) -> int:
+    """Write a consistent copy of the SQLite database."""
+    from webapp.backup import backup as run_backup
+
+    print(run_backup(_settings(args), Path(args.path)))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     off.add_argument("username")
     off.add_argument("--data-dir", help="folder for the database and key file (default ./var)")
     off.set_defaults(func=disable_2fa)
+    rot = sub.add_parser(
+        "rotate-keys",
+        help="add a master key and re-encrypt every secret with it, in one transaction",
+        description="With a key file: adds a new key (unless a rotation is unfinished) and "
+        "re-encrypts every secret and look-up digest. With AUTOTRADER_MASTER_KEYS: add the "
+        "new key last in the variable first; this re-encrypts everything under it.",
+    )
+    rot.add_argument("--data-dir", help="folder for the database and key file (default ./var)")
+    rot.add_argument(
+        "--remove-old", action="store_true", help="then drop keys no secret uses from the file"
+    )
+    rot.set_defaults(func=rotate_keys)
+    bak = sub.add_parser("backup", help="consistent copy of the SQLite database (online)")
+    bak.add_argument("path", help="file to write (must not exist)")
+    bak.add_argument("--data-dir", help="folder for the database and key file (default ./var)")
+    bak.set_defaults(func=backup)
     return parser
 
 

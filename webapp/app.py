@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -16,17 +17,26 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from webapp import db as database
+from webapp import maintenance
 from webapp.access_log import AccessLogMiddleware
 from webapp.config import Settings
 from webapp.context import AppContext, Clock, system_clock
 from webapp.forms import FormError
 from webapp.passwords import Passwords
-from webapp.routes import api, api_trading, auth, security_settings, trading_accounts, two_factor
+from webapp.routes import (
+    account_safety,
+    api,
+    api_trading,
+    auth,
+    security_settings,
+    trading_accounts,
+    two_factor,
+)
 from webapp.security.csrf import RequestGuardMiddleware
 from webapp.security.headers import SecurityHeadersMiddleware
 from webapp.security.sessions import LoginRequired
 from webapp.templating import STATIC_DIR, render
-from webapp.vault import load_key_ring
+from webapp.vault import KeySource
 
 log = logging.getLogger("webapp")
 SESSION_COOKIE = "autotrader_session"
@@ -94,11 +104,12 @@ def create_app(
     cheaper argon2id profile.
     """
     settings = settings or Settings.from_env()
-    keys = load_key_ring(settings.master_keys, settings.data_dir)
+    key_source = KeySource(settings.master_keys, settings.data_dir)
+    keys = key_source.ring()
     engine = database.make_engine(settings.resolved_database_url)
     ctx = AppContext(
         settings=settings,
-        keys=keys,
+        key_source=key_source,
         engine=engine,
         db=database.make_session_factory(engine),
         passwords=passwords or Passwords(),
@@ -108,7 +119,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await database.create_schema(engine)
+        housekeeping = asyncio.create_task(maintenance.run_forever(ctx))
         yield
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
         await engine.dispose()
 
     middleware = [
@@ -130,6 +145,7 @@ def create_app(
         *auth.routes,
         *security_settings.routes,
         *two_factor.routes,
+        *account_safety.routes,
         *trading_accounts.routes,
         *api_trading.routes,
         *api.routes,

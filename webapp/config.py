@@ -37,6 +37,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of the app; see the settings table in README.md."""
@@ -53,6 +63,8 @@ class Settings:
     cookie_secure: bool = True
     issuer: str = "AutoTrader"
     log_level: str = "info"
+    log_format: str = "text"
+    event_retention_days: int = 365
 
     @property
     def resolved_database_url(self) -> str:
@@ -75,7 +87,9 @@ class Settings:
             absolute_timeout_seconds=_int(env, "AUTOTRADER_ABSOLUTE_TIMEOUT_SECONDS", 43200),
             cookie_secure=_bool(env, "AUTOTRADER_COOKIE_SECURE", True),
             issuer=env.get("AUTOTRADER_ISSUER") or "AutoTrader",
-            log_level=(env.get("AUTOTRADER_LOG_LEVEL") or "info").lower(),
+            log_level=_choice(env, "AUTOTRADER_LOG_LEVEL", "info", LOG_LEVELS),
+            log_format=_choice(env, "AUTOTRADER_LOG_FORMAT", "text", ("text", "json")),
+            event_retention_days=_int(env, "AUTOTRADER_EVENT_RETENTION_DAYS", 365),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from webapp.config import Settings
 from webapp.passwords import Passwords
-from webapp.vault import KeyRing
+from webapp.vault import KeyRing, KeySource
 
 Clock = Callable[[], float]
 
@@ -27,11 +27,16 @@ class AppContext:
     """Shared services, built once in the lifespan and kept on ``app.state.ctx``."""
 
     settings: Settings
-    keys: KeyRing
+    key_source: KeySource
     engine: AsyncEngine
     db: async_sessionmaker[AsyncSession]
     passwords: Passwords
     clock: Clock
+
+    @property
+    def keys(self) -> KeyRing:
+        """The master key ring (re-read if rotate-keys changed the key file)."""
+        return self.key_source.ring()
 
     def now(self) -> float:
         """The current time from the injected clock."""

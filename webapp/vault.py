@@ -121,19 +121,39 @@ class KeyRing:
 
     def derive(self, purpose: str) -> bytes:
         """A 32-byte sub-key of the active key for one purpose (HKDF-SHA256)."""
-        if purpose not in self._derived:
+        return self._derive_with(self.active_id, purpose)
+
+    def _derive_with(self, kid: str, purpose: str) -> bytes:
+        cache_key = f"{kid}/{purpose}"
+        if cache_key not in self._derived:
             hkdf = HKDF(
                 algorithm=hashes.SHA256(),
                 length=32,
                 salt=b"autotrader-security",
                 info=purpose.encode(),
             )
-            self._derived[purpose] = hkdf.derive(self._keys[self.active_id])
-        return self._derived[purpose]
+            self._derived[cache_key] = hkdf.derive(self._keys[kid])
+        return self._derived[cache_key]
 
     def digest(self, purpose: str, value: str) -> str:
-        """A keyed HMAC-SHA256 look-up digest of ``value`` (hex)."""
-        return hmac.new(self.derive(purpose), value.encode("utf-8"), hashlib.sha256).hexdigest()
+        """A keyed HMAC-SHA256 look-up digest of ``value`` (hex), under the active key."""
+        return self._digest(self.derive(purpose), value)
+
+    def digests(self, purpose: str, value: str) -> list[str]:
+        """The digest under every key in the ring, active first.
+
+        Looking up by all of them keeps the API working while a rotation is under way
+        (some rows still carry digests made with the previous key).
+        """
+        found = [self.digest(purpose, value)]
+        for kid in self._keys:
+            if kid != self.active_id:
+                found.append(self._digest(self._derive_with(kid, purpose), value))
+        return found
+
+    @staticmethod
+    def _digest(key: bytes, value: str) -> str:
+        return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
     @staticmethod
     def _ad(kid: str, associated: str) -> bytes:
@@ -142,15 +162,71 @@ class KeyRing:
 
 def load_key_ring(spec: str, data_dir: Path) -> KeyRing:
     """The ring from ``AUTOTRADER_MASTER_KEYS``, else from (or new in) the key file."""
-    if spec.strip():
-        return KeyRing.parse(spec)
-    path = data_dir / KEY_FILE_NAME
-    if not path.exists():
-        _create_key_file(path)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise ValueError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
-    return KeyRing.parse(path.read_text(encoding="utf-8"))
+    return KeySource(spec, data_dir).ring()
+
+
+class KeySource:
+    """Where the ring comes from. A key file is re-read when it changes, so a running
+    app picks up the key that ``rotate-keys`` added without a restart."""
+
+    def __init__(self, spec: str, data_dir: Path) -> None:
+        self.from_env = bool(spec.strip())
+        self.path = data_dir / KEY_FILE_NAME
+        self._stamp: tuple[int, int] | None = None
+        if self.from_env:
+            self._ring = KeyRing.parse(spec)
+        else:
+            if not self.path.exists():
+                _create_key_file(self.path)
+            self._ring = self._read()
+
+    def ring(self) -> KeyRing:
+        """The current ring (one stat() call to notice a changed key file)."""
+        if not self.from_env:
+            found = self.path.stat()
+            if (found.st_mtime_ns, found.st_size) != self._stamp:
+                self._ring = self._read()
+        return self._ring
+
+    def _read(self) -> KeyRing:
+        found = self.path.stat()
+        mode = stat.S_IMODE(found.st_mode)
+        if mode & 0o077:
+            raise ValueError(
+                f"{self.path} is readable by others (mode {mode:o}); run: chmod 600 {self.path}"
+            )
+        ring = KeyRing.parse(self.path.read_text(encoding="utf-8"))
+        self._stamp = (found.st_mtime_ns, found.st_size)
+        return ring
+
+    def append_key(self) -> str:
+        """Add a new active key to the key file (atomically); returns its id."""
+        if self.from_env:
+            raise ValueError("keys come from AUTOTRADER_MASTER_KEYS: add the new key there")
+        ids = self.ring().key_ids
+        number = 1 + max((int(k[1:]) for k in ids if k[1:].isdigit()), default=0)
+        kid = f"k{number}"
+        text = self.path.read_text(encoding="utf-8").rstrip("\n") + "\n" + new_key_line(kid) + "\n"
+        _write_private(self.path, text)
+        return kid
+
+    def remove_keys(self, unused: set[str]) -> None:
+        """Drop keys no ciphertext uses any more from the key file (never the active one)."""
+        unused = unused - {self.ring().active_id}
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if line.partition(":")[0].strip() not in unused]
+        _write_private(self.path, "\n".join(kept) + "\n")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with a 0600 file: a crash leaves old or new, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def _create_key_file(path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import apikey
@@ -46,9 +46,11 @@ async def authenticate(
     """The owner of a presented key: one indexed query, no decryption."""
     if not apikey.is_well_formed(presented):
         return None
-    digest = keys.digest(apikey.LOOKUP_PURPOSE, presented)
+    digests = keys.digests(apikey.LOOKUP_PURPOSE, presented)
     result = await session.exec(
-        select(User, ApiKey).join(ApiKey, ApiKey.user_id == User.id).where(ApiKey.digest == digest)
+        select(User, ApiKey)
+        .join(ApiKey, ApiKey.user_id == User.id)
+        .where(col(ApiKey.digest).in_(digests))
     )
     found = result.first()
     return (found[0], found[1]) if found else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,12 +37,18 @@ async def record(
     log.info("security event %s user=%s ip=%s %s", kind, user_id, ip, detail)
 
 
-async def recent(session: AsyncSession, user_id: int, limit: int = 20) -> list[SecurityEvent]:
-    """The user's newest events."""
-    result = await session.exec(
-        select(SecurityEvent)
-        .where(SecurityEvent.user_id == user_id)
-        .order_by(col(SecurityEvent.at).desc(), col(SecurityEvent.id).desc())
-        .limit(limit)
-    )
+async def recent(
+    session: AsyncSession, user_id: int, limit: int = 20, before_id: int | None = None
+) -> list[SecurityEvent]:
+    """The user's newest events (older than ``before_id`` when paging), newest first."""
+    stmt = select(SecurityEvent).where(SecurityEvent.user_id == user_id)
+    if before_id is not None:
+        stmt = stmt.where(col(SecurityEvent.id) < before_id)
+    result = await session.exec(stmt.order_by(col(SecurityEvent.id).desc()).limit(limit))
     return list(result.all())
+
+
+async def prune(session: AsyncSession, older_than: float) -> int:
+    """Delete events recorded before ``older_than``; returns how many went."""
+    result = await session.exec(delete(SecurityEvent).where(col(SecurityEvent.at) < older_than))
+    return result.rowcount or 0

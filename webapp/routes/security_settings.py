@@ -8,7 +8,8 @@ from starlette.routing import Route
 
 from webapp import apikey, forms
 from webapp.context import get_ctx
-from webapp.repositories import api_keys, events, two_factor
+from webapp.repositories import api_keys, two_factor
+from webapp.routes.account_safety import activity_context, password_context, sessions_context
 from webapp.routes.two_factor import section_context
 from webapp.security import audit, sessions
 from webapp.security.guard import FIELDS, Modal, done, guard
@@ -24,13 +25,14 @@ async def page(request: Request) -> Response:
     async with ctx.db() as db:
         row = await api_keys.get(db, auth.user.id)
         left = await two_factor.recovery_codes_left(db, auth.user.id)
-        recent = await events.recent(db, auth.user.id)
     pending = two_factor.pending_secret(ctx.keys, auth.user, ctx.now())
     context = {
         "masked": apikey.masked(row.hint) if row else "",
         "key_row": row,
         "tf": section_context(request, auth, pending, left),
-        "events": recent,
+        **await activity_context(request, auth),
+        **await sessions_context(request, auth),
+        **password_context(auth),
     }
     return render(request, "settings/security.html", context)
 

@@ -1,0 +1,37 @@
+"""Housekeeping while the app runs: prune old security events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from webapp.context import AppContext
+from webapp.repositories import events
+
+log = logging.getLogger("webapp.maintenance")
+PRUNE_EVERY_SECONDS = 6 * 3600
+
+
+async def prune_events(ctx: AppContext) -> int:
+    """Delete events older than the retention period; returns how many went."""
+    cutoff = ctx.now() - ctx.settings.event_retention_days * 86400
+    async with ctx.db() as db:
+        removed = await events.prune(db, cutoff)
+        await db.commit()
+    if removed:
+        log.info(
+            "pruned %d security events older than %d days",
+            removed,
+            ctx.settings.event_retention_days,
+        )
+    return removed
+
+
+async def run_forever(ctx: AppContext) -> None:
+    """Prune now and then every few hours, until cancelled at shutdown."""
+    while True:
+        try:
+            await prune_events(ctx)
+        except Exception:  # keep the app serving if one run fails
+            log.exception("pruning security events failed")
+        await asyncio.sleep(PRUNE_EVERY_SECONDS)

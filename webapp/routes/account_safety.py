@@ -1,0 +1,145 @@
+"""Security page sections: recent activity, active sessions, and changing the password."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from webapp import activity, forms
+from webapp.context import get_ctx
+from webapp.repositories import events, users
+from webapp.repositories import sessions as records
+from webapp.security import audit, sessions, stepup
+from webapp.security.sessions import Auth
+from webapp.templating import render
+
+BASE = "/settings/security"
+PAGE_SIZE = 20
+
+
+async def activity_context(request: Request, auth: Auth, before: int | None = None) -> dict:
+    """The newest events (a page of them) and whether older ones exist."""
+    async with get_ctx(request).db() as db:
+        rows = await events.recent(db, auth.user.id, PAGE_SIZE + 1, before)
+    return {
+        "events": rows[:PAGE_SIZE],
+        "more": len(rows) > PAGE_SIZE,
+        "label": activity.label,
+        "browser": activity.browser,
+        "alarming": activity.ALARMING,
+    }
+
+
+async def sessions_context(request: Request, auth: Auth, notice: str = "") -> dict:
+    """The user's live sessions, this one marked."""
+    async with get_ctx(request).db() as db:
+        live = await records.live_for_user(db, auth.user.id)
+    return {
+        "sessions": live,
+        "current": auth.record_id,
+        "browser": activity.browser,
+        "notice": notice,
+    }
+
+
+def password_context(auth: Auth, errors: dict[str, str] | None = None, notice: str = "") -> dict:
+    """The change-password form's state."""
+    return {
+        "ask_code": auth.user.totp_secret is not None,
+        "pw_errors": errors or {},
+        "pw_notice": notice,
+    }
+
+
+async def more_activity(request: Request) -> Response:
+    """Older events, for "Show more"."""
+    auth = await sessions.require(request)
+    try:
+        before = int(request.query_params.get("before", ""))
+    except ValueError:
+        return Response("Reload the page to see your activity.", 400, media_type="text/plain")
+    context = await activity_context(request, auth, before)
+    return render(request, "partials/activity_rows.html", context)
+
+
+async def sign_out_one(request: Request) -> Response:
+    """End one of the user's sessions (another device, or this one)."""
+    auth = await sessions.require(request)
+    await forms.read(request)
+    target = request.path_params["record_id"]
+    ctx = get_ctx(request)
+    if target == auth.record_id:
+        await sessions.sign_out(request)
+        return Response("", headers={"HX-Redirect": "/login"})
+    async with ctx.db() as db:
+        record = await records.get(db, target)
+        notice = "That session has already ended."
+        if record is not None and record.user_id == auth.user.id and record.revoked_at is None:
+            await records.revoke(db, target, ctx.now())
+            await audit.note(
+                db, request, "session_signed_out", auth.user.id, activity.browser(record.user_agent)
+            )
+            await db.commit()
+            notice = "Signed out. That device must sign in again."
+    context = await sessions_context(request, auth, notice)
+    return render(request, "partials/sessions.html", context)
+
+
+async def sign_out_others(request: Request) -> Response:
+    """End every session of the user except this one."""
+    auth = await sessions.require(request)
+    await forms.read(request)
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        ended = await records.revoke_all(db, auth.user.id, ctx.now(), keep=auth.record_id)
+        await audit.note(
+            db, request, "other_sessions_signed_out", auth.user.id, f"{ended} sessions"
+        )
+        await db.commit()
+    notice = f"Signed out of {ended} other session{'s' if ended != 1 else ''}."
+    context = await sessions_context(request, auth, notice)
+    return render(request, "partials/sessions.html", context)
+
+
+async def change_password(request: Request) -> Response:
+    """Change the password: current one (and a code with 2FA), always; others signed out."""
+    auth = await sessions.require(request)
+    form = await forms.read(request, "password", "code", "new_password")
+    problem = forms.password_problem(form["new_password"], auth.user.username)
+    if problem:
+        return _password_form(request, auth, {"new_password": problem})
+    with_code = auth.user.totp_secret is not None
+    outcome = await stepup.verify(
+        request, auth.user, form["password"], form["code"], with_code=with_code
+    )
+    if not outcome.ok:
+        field = "code" if outcome.field == "code" else "password"
+        return _password_form(request, auth, {field: outcome.message}, outcome.status)
+    ctx = get_ctx(request)
+    new_hash = await ctx.passwords.hash(form["new_password"])
+    async with ctx.db() as db:
+        user = await users.by_id(db, auth.user.id)
+        assert user is not None
+        user.password_hash = new_hash
+        user.password_changed_at = ctx.now()
+        db.add(user)
+        ended = await records.revoke_all(db, user.id, ctx.now(), keep=auth.record_id)
+        await audit.note(db, request, "password_changed", user.id, f"{ended} other sessions ended")
+        await db.commit()
+    notice = "Password changed. Your other sessions were signed out."
+    return render(request, "partials/password.html", password_context(auth, notice=notice))
+
+
+def _password_form(
+    request: Request, auth: Auth, errors: dict[str, str], status: int = 422
+) -> Response:
+    return render(request, "partials/password.html", password_context(auth, errors), status)
+
+
+routes = [
+    Route(f"{BASE}/activity", more_activity, methods=["GET"]),
+    Route(f"{BASE}/sessions/others/sign-out", sign_out_others, methods=["POST"]),
+    Route(f"{BASE}/sessions/{{record_id:str}}/sign-out", sign_out_one, methods=["POST"]),
+    Route(f"{BASE}/password", change_password, methods=["POST"]),
+]

@@ -108,8 +108,25 @@ async def rotate(
             counts = await _rotate_rows(db, ring, on_row)
             await db.commit()  # all or nothing: one transaction
         unused = set(ring.key_ids) - {ring.active_id}
-        if remove_unused and unused and not source.from_env:
-            source.remove_keys(unused)
+        if remove_unused and unused:
+            await drop_unused_keys(settings)
         return Report(ring.active_id, added, counts, unused)
     finally:
         await engine.dispose()
+
+
+async def drop_unused_keys(settings: Settings) -> set[str]:
+    """Remove from the key file every key that no stored secret uses; returns their ids."""
+    source = KeySource(settings.master_keys, settings.data_dir)
+    if source.from_env:
+        raise ValueError("keys come from AUTOTRADER_MASTER_KEYS: remove old ones there")
+    engine = database.make_engine(settings.resolved_database_url)
+    try:
+        async with database.make_session_factory(engine)() as db:
+            in_use = await key_ids_in_use(db, source.ring())
+    finally:
+        await engine.dispose()
+    unused = set(source.ring().key_ids) - in_use - {source.ring().active_id}
+    if unused:
+        source.remove_keys(unused)
+    return unused

@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.live_server import ROOT, running_server
+
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
@@ -31,61 +27,11 @@ CHROMIUM_ARGS = [
 REVEAL_SECONDS = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """``python -m webapp serve`` on a free port with a fresh data directory."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "AUTOTRADER_REVEAL_SECONDS": str(REVEAL_SECONDS),
-        "PYTHONPATH": str(ROOT),
-    }
-    env.pop("AUTOTRADER_MASTER_KEYS", None)
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "webapp",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "var"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, proc)
+    with running_server(tmp_path, AUTOTRADER_REVEAL_SECONDS=str(REVEAL_SECONDS)) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited during start-up")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).text == "ok":
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the server did not answer /healthz in 30 s")
 
 
 @pytest.fixture

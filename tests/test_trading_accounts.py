@@ -342,9 +342,8 @@ async def test_other_users_ids_are_404_everywhere_and_change_nothing(app, client
         bob = Trader(other_client, username="bob")
         await bob.register()
         bob_key = await warm_key(bob, other_client)  # also opens bob's step-up window
-        missing = 999
         before = await snapshot(app)
-        for account_id in (victim, missing):
+        for account_id in (victim, 999, 0, 2**64, 10**40):
             for method, path, data in [
                 ("GET", f"/trading-accounts/{account_id}", None),
                 ("POST", f"/trading-accounts/{account_id}/view", {"step": "verify"}),

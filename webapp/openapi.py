@@ -48,7 +48,12 @@ _BODY_ERRORS = {
     "415": _json(_ERROR, "Not JSON"),
     "422": _json(_ERROR, "Invalid fields (named in `fields`)"),
 }
-_ID = {"name": "account_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_ID = {
+    "name": "account_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "format": "int64"},
+}
 
 
 @cache

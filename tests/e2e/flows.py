@@ -32,7 +32,7 @@ async def sign_in(page: Page, base: str, username: str = "alice", password: str 
 
 async def sign_out(page: Page, base: str) -> None:
     """Click Sign out."""
-    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_role("button", name="Sign out", exact=True).click()
     await expect(page).to_have_url(f"{base}/login")
 
 

@@ -32,6 +32,7 @@ from webapp.routes import (
     trading_accounts,
     two_factor,
 )
+from webapp.security.api_lookup import ApiKeyLookup
 from webapp.security.csrf import RequestGuardMiddleware
 from webapp.security.headers import SecurityHeadersMiddleware
 from webapp.security.sessions import LoginRequired
@@ -114,16 +115,19 @@ def create_app(
         db=database.make_session_factory(engine),
         passwords=passwords or Passwords(),
         clock=clock,
+        api_lookup=ApiKeyLookup(engine),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await database.create_schema(engine)
+        await ctx.api_lookup.start()
         housekeeping = asyncio.create_task(maintenance.run_forever(ctx))
         yield
         housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await housekeeping
+        await ctx.api_lookup.close()
         await engine.dispose()
 
     middleware = [

@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from webapp.config import Settings
 from webapp.passwords import Passwords
+from webapp.security.api_lookup import ApiKeyLookup
 from webapp.vault import KeyRing, KeySource
 
 Clock = Callable[[], float]
@@ -32,6 +33,7 @@ class AppContext:
     db: async_sessionmaker[AsyncSession]
     passwords: Passwords
     clock: Clock
+    api_lookup: ApiKeyLookup
 
     @property
     def keys(self) -> KeyRing:

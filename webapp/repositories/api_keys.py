@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, select
+from sqlalchemy import update
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import apikey
-from webapp.models import ApiKey, User
+from webapp.models import ApiKey
 from webapp.vault import KeyRing, aad
 
 LAST_USED_GRANULARITY = 60.0
@@ -40,26 +41,13 @@ def reveal(keys: KeyRing, row: ApiKey) -> str:
     return keys.decrypt_text(row.secret, _aad(row.user_id))
 
 
-async def authenticate(
-    session: AsyncSession, keys: KeyRing, presented: str
-) -> tuple[User, ApiKey] | None:
-    """The owner of a presented key: one indexed query, no decryption."""
-    if not apikey.is_well_formed(presented):
-        return None
-    digests = keys.digests(apikey.LOOKUP_PURPOSE, presented)
-    result = await session.exec(
-        select(User, ApiKey)
-        .join(ApiKey, ApiKey.user_id == User.id)
-        .where(col(ApiKey.digest).in_(digests))
+def needs_touch(last_used_at: float | None, now: float) -> bool:
+    """Whether the key's last-used time is over a minute old (so worth a write)."""
+    return last_used_at is None or now - last_used_at >= LAST_USED_GRANULARITY
+
+
+async def touch(session: AsyncSession, user_id: int, now: float) -> None:
+    """Record the key's use (callers write at most once a minute: the API stays read-only)."""
+    await session.exec(
+        update(ApiKey).where(col(ApiKey.user_id) == user_id).values(last_used_at=now)
     )
-    found = result.first()
-    return (found[0], found[1]) if found else None
-
-
-async def touch(session: AsyncSession, row: ApiKey, now: float) -> bool:
-    """Record the key's use, at most once a minute so the API path stays read-only."""
-    if row.last_used_at is not None and now - row.last_used_at < LAST_USED_GRANULARITY:
-        return False
-    row.last_used_at = now
-    session.add(row)
-    return True

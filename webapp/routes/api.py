@@ -6,11 +6,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from webapp import apikey
 from webapp.context import get_ctx
-from webapp.models import User
 from webapp.repositories import api_keys
+from webapp.security.api_lookup import Principal
 
 QUERY_NAMES = {"api-key", "api_key", "apikey", "key", "token", "access_token"}
+INVALID_KEY = "Invalid API key. Check it, or re-generate it under Settings → Security."
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="AutoTrader API"'}
 
 
@@ -49,30 +51,34 @@ def _presented_key(request: Request) -> str:
     raise ApiError(401, "Missing API key: send it in the 'api-key' header.", CHALLENGE)
 
 
-async def authenticate(request: Request) -> User:
+async def authenticate(request: Request) -> Principal:
     """The owner of the request's API key; one indexed look-up, no decryption."""
     presented = _presented_key(request)
+    if not apikey.is_well_formed(presented):
+        raise ApiError(401, INVALID_KEY, CHALLENGE)  # a typo: no database query at all
     ctx = get_ctx(request)
-    async with ctx.db() as db:
-        found = await api_keys.authenticate(db, ctx.keys, presented)
-        if found is None:
-            raise ApiError(401, "Invalid API key.", CHALLENGE)
-        user, row = found
-        if await api_keys.touch(db, row, ctx.now()):
+    digests = ctx.keys.digests(apikey.LOOKUP_PURPOSE, presented)
+    principal = await ctx.api_lookup.find(digests)
+    if principal is None:
+        raise ApiError(401, INVALID_KEY, CHALLENGE)
+    now = ctx.now()
+    if api_keys.needs_touch(principal.last_used_at, now):
+        async with ctx.db() as db:
+            await api_keys.touch(db, principal.user_id, now)
             await db.commit()
-    return user
+    return principal
 
 
 async def me(request: Request) -> Response:
     """Who the key belongs to."""
-    user = await authenticate(request)
+    who = await authenticate(request)
     return ok(
         {
-            "username": user.username,
+            "username": who.username,
             "twoFactor": {
-                "enrolled": user.totp_secret is not None,
-                "login": user.login_2fa,
-                "credentials": user.credentials_2fa,
+                "enrolled": who.enrolled,
+                "login": who.login_2fa,
+                "credentials": who.credentials_2fa,
             },
         }
     )

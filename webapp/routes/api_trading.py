@@ -41,23 +41,23 @@ def _not_found() -> JSONResponse:
 
 async def list_accounts(request: Request) -> Response:
     """The key owner's accounts, without credentials."""
-    user = await authenticate(request)
+    uid = (await authenticate(request)).user_id
     async with get_ctx(request).db() as db:
-        accounts = await repo.list_for(db, user.id)
+        accounts = await repo.list_for(db, uid)
     return ok([repo.public_view(a) for a in accounts])
 
 
 async def create_account(request: Request) -> Response:
     """Create an account from a JSON body."""
-    user = await authenticate(request)
+    uid = (await authenticate(request)).user_id
     data = await _json_object(request)
     ctx = get_ctx(request)
     async with ctx.db() as db:
-        saved = await trading.create(db, ctx.keys, user.id, data, from_form=False, now=ctx.now())
+        saved = await trading.create(db, ctx.keys, uid, data, from_form=False, now=ctx.now())
         if saved.account is None:
             return _invalid(saved.errors)
         await audit.note(
-            db, request, "account_added", user.id, f"{saved.account.pseudo_acc_name} (API)"
+            db, request, "account_added", uid, f"{saved.account.pseudo_acc_name} (API)"
         )
         await db.commit()
         return ok(repo.public_view(saved.account), status_code=201)
@@ -65,19 +65,19 @@ async def create_account(request: Request) -> Response:
 
 async def get_account(request: Request) -> Response:
     """One account, without credentials."""
-    user = await authenticate(request)
+    uid = (await authenticate(request)).user_id
     async with get_ctx(request).db() as db:
-        account = await repo.get_owned(db, user.id, request.path_params["account_id"])
+        account = await repo.get_owned(db, uid, request.path_params["account_id"])
     return ok(repo.public_view(account)) if account else _not_found()
 
 
 async def update_account(request: Request) -> Response:
     """Change the fields given; absent fields keep their values."""
-    user = await authenticate(request)
+    uid = (await authenticate(request)).user_id
     data = await _json_object(request)
     ctx = get_ctx(request)
     async with ctx.db() as db:
-        account = await repo.get_owned(db, user.id, request.path_params["account_id"])
+        account = await repo.get_owned(db, uid, request.path_params["account_id"])
         if account is None:
             return _not_found()
         saved = await trading.update(db, ctx.keys, account, data, from_form=False, now=ctx.now())
@@ -85,22 +85,20 @@ async def update_account(request: Request) -> Response:
             await db.rollback()
             return _invalid(saved.errors)
         detail = f"{account.pseudo_acc_name}: {', '.join(sorted(data)) or 'nothing'}"
-        await audit.note(db, request, "credentials_edited", user.id, f"{detail} (API)")
+        await audit.note(db, request, "credentials_edited", uid, f"{detail} (API)")
         await db.commit()
         return ok(repo.public_view(account))
 
 
 async def delete_account(request: Request) -> Response:
     """Remove an account and its credentials."""
-    user = await authenticate(request)
+    uid = (await authenticate(request)).user_id
     async with get_ctx(request).db() as db:
-        account = await repo.get_owned(db, user.id, request.path_params["account_id"])
+        account = await repo.get_owned(db, uid, request.path_params["account_id"])
         if account is None:
             return _not_found()
         await repo.delete(db, account)
-        await audit.note(
-            db, request, "account_deleted", user.id, f"{account.pseudo_acc_name} (API)"
-        )
+        await audit.note(db, request, "account_deleted", uid, f"{account.pseudo_acc_name} (API)")
         await db.commit()
     return ok({"deleted": request.path_params["account_id"]})
 

@@ -1,0 +1,94 @@
+"""The API's hot path: find a key's owner with one indexed query, off the ORM.
+
+Every API call pays for this look-up, so it skips the ORM session and, on SQLite,
+SQLAlchemy's pool too: one read-only aiosqlite connection serves all look-ups. Each
+SELECT runs outside any transaction, so it sees the newest commit — a re-generated
+key stops working at once, in every worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import aiosqlite
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from webapp.db import BUSY_TIMEOUT_MS
+from webapp.models import ApiKey, User
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who an API key belongs to: just what the API needs."""
+
+    user_id: int
+    username: str
+    enrolled: bool
+    login_2fa: bool
+    credentials_2fa: bool
+    last_used_at: float | None
+
+
+_COLUMNS = (
+    "users.id, users.username, users.totp_secret IS NOT NULL, users.login_2fa, "
+    "users.credentials_2fa, api_keys.last_used_at"
+)
+_CORE = (
+    select(
+        User.id,
+        User.username,
+        User.totp_secret.is_not(None),
+        User.login_2fa,
+        User.credentials_2fa,
+        ApiKey.last_used_at,
+    )
+    .join(ApiKey, ApiKey.user_id == User.id)
+    .where(ApiKey.digest.in_(bindparam("digests", expanding=True)))
+)
+
+
+@cache
+def _sqlite_sql(count: int) -> str:
+    """The look-up with ``count`` bound digests (constant text: values are parameters)."""
+    marks = ", ".join("?" * count)
+    joined = "FROM api_keys JOIN users ON users.id = api_keys.user_id"
+    return f"SELECT {_COLUMNS} {joined} WHERE api_keys.digest IN ({marks})"
+
+
+class ApiKeyLookup:
+    """Finds the owner of a key digest; a private read-only connection on SQLite."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        url = make_url(str(engine.url))
+        self._sqlite_path = url.database if url.get_backend_name() == "sqlite" else None
+        self._conn: aiosqlite.Connection | None = None
+
+    async def start(self) -> None:
+        """Open the look-up connection (SQLite only; other databases use the pool)."""
+        if self._sqlite_path and self._sqlite_path != ":memory:":
+            uri = f"{Path(self._sqlite_path).resolve().as_uri()}?mode=ro"
+            self._conn = await aiosqlite.connect(uri, uri=True)
+            await self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    async def close(self) -> None:
+        """Close the look-up connection."""
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def find(self, digests: list[str]) -> Principal | None:
+        """The owner of the key with one of these digests, if any."""
+        if self._conn is not None:
+            async with self._conn.execute(_sqlite_sql(len(digests)), digests) as cursor:
+                row = await cursor.fetchone()
+        else:
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(_CORE, {"digests": digests})).first()
+        if row is None:
+            return None
+        return Principal(row[0], row[1], bool(row[2]), bool(row[3]), bool(row[4]), row[5])

@@ -159,7 +159,7 @@ async def test_mistyped_key_is_refused_without_a_query(app, client, trader):
     sync_engine = app.state.ctx.engine.sync_engine
     event.listen(sync_engine, "before_cursor_execute", count)
     lookup = app.state.ctx.api_lookup._conn  # the API's own read-only connection
-    await lookup.set_trace_callback(statements.append)
+    lookup.set_trace_callback(statements.append)
     try:
         response = await api_me(client, typo)
         assert response.status_code == 401
@@ -170,7 +170,7 @@ async def test_mistyped_key_is_refused_without_a_query(app, client, trader):
         assert len(selects) == 1 and "digest" in selects[0]
     finally:
         event.remove(sync_engine, "before_cursor_execute", count)
-        await lookup.set_trace_callback(None)
+        lookup.set_trace_callback(None)
 
 
 @pytest.mark.parametrize("name", ["api-key", "api_key", "apikey", "key", "token"])

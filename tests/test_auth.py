@@ -217,7 +217,7 @@ async def test_rehash_on_sign_in_when_parameters_change(app, client, trader):
     await trader.logout()
     assert (await trader.login()).status_code == 303
     new_hash = (await rows(app, User))[0].password_hash
-    assert new_hash != old_hash and "m=65536" in new_hash
+    assert new_hash != old_hash and "m=65536,t=2,p=1" in new_hash
 
 
 async def test_pages_need_sign_in(client):

@@ -146,3 +146,10 @@ async def test_htmx_config(client):
     assert config["allowEval"] is False
     assert config["selfRequestsOnly"] is True
     assert {"code": "422", "swap": True, "error": False} in config["responseHandling"]
+
+
+async def test_static_files_are_gzipped_but_pages_are_not(client, trader):
+    js = await client.get("/static/vendor/htmx.min.js", headers={"Accept-Encoding": "gzip"})
+    assert js.headers["content-encoding"] == "gzip"
+    page = await client.get("/settings/security", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in page.headers

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -145,7 +146,9 @@ def create_app(
     ]
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        # Only static files are compressed: pages carry secrets next to reflected input,
+        # and compressing those invites BREACH-style guessing.
+        Mount("/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR)), name="static"),
         *auth.routes,
         *security_settings.routes,
         *two_factor.routes,

@@ -8,9 +8,16 @@ import os
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-# RFC 9106's "low memory" profile (argon2-cffi's default): above OWASP's minimums
-# (19 MiB, t=2). 64 MiB per hash, so the semaphore below bounds memory too.
-HASHER = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4, type=Type.ID)
+# 64 MiB, t=2, one lane: above OWASP's recommendations (19 MiB with t=2, or 46 MiB with
+# t=1). One lane per hash, and one hash fewer than there are CPUs at a time, so a
+# sign-in flood always leaves a core to the event loop (and bounds memory at 64 MiB
+# per slot).
+HASHER = PasswordHasher(time_cost=2, memory_cost=65536, parallelism=1, type=Type.ID)
+
+
+def default_slots() -> int:
+    """Hashes allowed at once: every CPU but one (for the event loop), at least one."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 class Passwords:
@@ -18,7 +25,7 @@ class Passwords:
 
     def __init__(self, hasher: PasswordHasher = HASHER, slots: int | None = None) -> None:
         self._hasher = hasher
-        self._slots = asyncio.Semaphore(slots or os.cpu_count() or 1)
+        self._slots = asyncio.Semaphore(slots or default_slots())
         self._dummy: str | None = None
 
     async def hash(self, password: str) -> str:

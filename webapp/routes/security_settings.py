@@ -6,13 +6,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from webapp import apikey, forms
+from webapp import apikey
 from webapp.context import get_ctx
 from webapp.repositories import api_keys, two_factor
 from webapp.routes.account_safety import activity_context, password_context, sessions_context
 from webapp.routes.two_factor import section_context
 from webapp.security import audit, sessions
-from webapp.security.guard import FIELDS, Modal, done, guard
+from webapp.security.guard import Modal, guard, step_up
+from webapp.security.sessions import Auth
 from webapp.templating import render
 
 BASE = "/settings/security"
@@ -37,7 +38,7 @@ async def page(request: Request) -> Response:
     return render(request, "settings/security.html", context)
 
 
-def _view_modal() -> Modal:
+async def _view_modal(request: Request, auth: Auth) -> Modal:
     return Modal(
         title="View API key",
         intro="Enter your AutoTrader login password to show your API key.",
@@ -47,7 +48,7 @@ def _view_modal() -> Modal:
     )
 
 
-def _regenerate_modal() -> Modal:
+async def _regenerate_modal(request: Request, auth: Auth) -> Modal:
     return Modal(
         title="Re-generate API key",
         intro="A new key replaces the current one. Programs using the old key stop working "
@@ -70,13 +71,9 @@ async def masked(request: Request) -> Response:
     return render(request, "partials/api_key.html", {"masked": apikey.masked(hint)})
 
 
-async def view(request: Request) -> Response:
+@step_up(_view_modal)
+async def view(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Reveal the key: at once inside a fresh step-up window, else after the modal."""
-    auth = await sessions.require(request)
-    form = await forms.read(request, *FIELDS)
-    blocked = await guard(request, auth, _view_modal(), form)
-    if blocked is not None:
-        return blocked
     ctx = get_ctx(request)
     async with ctx.db() as db:
         row = await api_keys.get(db, auth.user.id)
@@ -85,31 +82,27 @@ async def view(request: Request) -> Response:
         plain = api_keys.reveal(ctx.keys, row)
         await audit.note(db, request, "api_key_viewed", auth.user.id)
         await db.commit()
-    return done(_revealed(request, plain, ""))
+    return _revealed(request, plain, "")
 
 
 async def regenerate_form(request: Request) -> Response:
     """The Re-generate modal: confirmation, plus password unless the window is fresh."""
     auth = await sessions.require(request)
-    blocked = await guard(request, auth, _regenerate_modal(), {})
+    blocked = await guard(request, auth, await _regenerate_modal(request, auth), {})
     assert blocked is not None  # a confirmation is always asked first
     return blocked
 
 
-async def regenerate(request: Request) -> Response:
+@step_up(_regenerate_modal)
+async def regenerate(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Replace the key; the old one stops authenticating the moment this commits."""
-    auth = await sessions.require(request)
-    form = await forms.read(request, *FIELDS)
-    blocked = await guard(request, auth, _regenerate_modal(), form)
-    if blocked is not None:
-        return blocked
     ctx = get_ctx(request)
     async with ctx.db() as db:
         plain = await api_keys.issue(db, ctx.keys, auth.user.id, ctx.now())
         await audit.note(db, request, "api_key_regenerated", auth.user.id)
         await db.commit()
     notice = "New key created. The old key no longer works: update your programs."
-    return done(_revealed(request, plain, notice))
+    return _revealed(request, plain, notice)
 
 
 def _revealed(request: Request, plain: str, notice: str) -> Response:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -14,7 +16,7 @@ from webapp.context import get_ctx
 from webapp.models import TradingAccount
 from webapp.repositories import trading_accounts as repo
 from webapp.security import audit, sessions
-from webapp.security.guard import FIELDS, Modal, done, guard
+from webapp.security.guard import Modal, guard, step_up
 from webapp.security.sessions import Auth
 from webapp.templating import render
 from webapp.trading_fields import ALL_FIELDS, PUBLIC_FIELDS
@@ -84,10 +86,22 @@ async def _owned(request: Request, auth: Auth) -> TradingAccount | None:
 
 
 def _missing(request: Request) -> Response:
-    response = render(request, "error.html", {"status": 404, "message": NOT_FOUND}, 404)
     if request.headers.get("hx-request") == "true":
-        response = Response(NOT_FOUND, status_code=404, media_type="text/plain")
-    return response
+        return Response(NOT_FOUND, status_code=404, media_type="text/plain")
+    return render(request, "error.html", {"status": 404, "message": NOT_FOUND}, 404)
+
+
+def _modal_for(make: Callable[[TradingAccount], Modal]):
+    """A step-up modal factory that first finds the user's account (404 otherwise)."""
+
+    async def modal_for(request: Request, auth: Auth) -> Modal | Response:
+        account = await _owned(request, auth)
+        if account is None:
+            return _missing(request)
+        request.state.account = account
+        return make(account)
+
+    return modal_for
 
 
 def _view_modal(account: TradingAccount) -> Modal:
@@ -100,15 +114,20 @@ def _view_modal(account: TradingAccount) -> Modal:
     )
 
 
-def _edit_modal(account: TradingAccount, *, saving: bool = False) -> Modal:
-    url = f"{BASE}/{account.id}" if saving else f"{BASE}/{account.id}/edit"
+def _edit_modal(account: TradingAccount) -> Modal:
     return Modal(
         title=f"Edit {account.pseudo_acc_name}",
         intro="Enter your AutoTrader login password to change this account.",
-        url=url,
+        url=f"{BASE}/{account.id}/edit",
         target=f"#acct-{account.id}",
         submit="Continue",
-        include=f"#acct-{account.id}-form" if saving else "",
+    )
+
+
+def _save_modal(account: TradingAccount) -> Modal:
+    # The edit form's fields travel with the modal's, so nothing typed is lost.
+    return replace(
+        _edit_modal(account), url=f"{BASE}/{account.id}", include=f"#acct-{account.id}-form"
     )
 
 
@@ -124,17 +143,11 @@ def _delete_modal(account: TradingAccount) -> Modal:
     )
 
 
-async def view(request: Request) -> Response:
+@step_up(_modal_for(_view_modal))
+async def view(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Reveal the credentials for the reveal period, after a step-up."""
-    auth = await sessions.require(request)
-    form = await forms.read(request, *FIELDS)
-    account = await _owned(request, auth)
-    if account is None:
-        return _missing(request)
-    blocked = await guard(request, auth, _view_modal(account), form)
-    if blocked is not None:
-        return blocked
     ctx = get_ctx(request)
+    account: TradingAccount = request.state.account
     creds = repo.reveal(ctx.keys, account)
     async with ctx.db() as db:
         await audit.note(db, request, "credentials_viewed", auth.user.id, account.pseudo_acc_name)
@@ -145,7 +158,7 @@ async def view(request: Request) -> Response:
         "labels": CREDENTIAL_FIELDS,
         "seconds": ctx.settings.reveal_seconds,
     }
-    return done(render(request, "partials/account_credentials.html", context))
+    return render(request, "partials/account_credentials.html", context)
 
 
 async def masked(request: Request) -> Response:
@@ -166,17 +179,10 @@ async def card(request: Request) -> Response:
     return render(request, "partials/account_card.html", {"a": account, "brokers": BROKERS})
 
 
-async def edit_form(request: Request) -> Response:
+@step_up(_modal_for(_edit_modal))
+async def edit_form(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """After a step-up, the edit form in place of the card (secret fields start empty)."""
-    auth = await sessions.require(request)
-    form = await forms.read(request, *FIELDS)
-    account = await _owned(request, auth)
-    if account is None:
-        return _missing(request)
-    blocked = await guard(request, auth, _edit_modal(account), form)
-    if blocked is not None:
-        return blocked
-    return done(_edit_response(request, account, {}, {}))
+    return _edit_response(request, request.state.account, {}, {})
 
 
 def _edit_response(
@@ -193,35 +199,29 @@ def _edit_response(
     return render(request, "partials/account_edit.html", context, status_code=status_code)
 
 
-async def save(request: Request) -> Response:
+@step_up(_modal_for(_save_modal), *ALL_FIELDS)
+async def save(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Save the edit form; blank secret fields keep their current values."""
-    auth = await sessions.require(request)
-    form = await forms.read(request, *FIELDS, *ALL_FIELDS)
-    account = await _owned(request, auth)
-    if account is None:
-        return _missing(request)
-    blocked = await guard(request, auth, _edit_modal(account, saving=True), form)
-    if blocked is not None:
-        return blocked
     ctx = get_ctx(request)
     data = {k: form[k] for k in ALL_FIELDS}
+    account_id = request.state.account.id
     async with ctx.db() as db:
-        account = await repo.get_owned(db, auth.user.id, account.id)
-        assert account is not None
+        account = await repo.get_owned(db, auth.user.id, account_id)
+        if account is None:
+            return _missing(request)
         saved = await trading.update(db, ctx.keys, account, data, from_form=True, now=ctx.now())
         if saved.account is None:
             await db.rollback()  # a refused nickname may have left the row half-changed
-            account = await repo.get_owned(db, auth.user.id, request.path_params["account_id"])
+            account = await repo.get_owned(db, auth.user.id, account_id)
             assert account is not None
             values = {k: data[k][:64] for k in PUBLIC_FIELDS}
-            return done(_edit_response(request, account, values, saved.errors, 422))
+            return _edit_response(request, account, values, saved.errors, 422)
         changed = ", ".join(k for k in ALL_FIELDS if data[k].strip()) or "nothing"
-        await audit.note(
-            db, request, "credentials_edited", auth.user.id, f"{account.pseudo_acc_name}: {changed}"
-        )
+        detail = f"{account.pseudo_acc_name}: {changed}"
+        await audit.note(db, request, "credentials_edited", auth.user.id, detail)
         await db.commit()
     context = {"a": account, "brokers": BROKERS, "notice": "Saved."}
-    return done(render(request, "partials/account_card.html", context))
+    return render(request, "partials/account_card.html", context)
 
 
 async def delete_form(request: Request) -> Response:
@@ -235,24 +235,17 @@ async def delete_form(request: Request) -> Response:
     return blocked
 
 
-async def delete(request: Request) -> Response:
+@step_up(_modal_for(_delete_modal))
+async def delete(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Delete after a step-up and a confirmation; the card disappears."""
-    auth = await sessions.require(request)
-    form = await forms.read(request, *FIELDS)
-    account = await _owned(request, auth)
-    if account is None:
-        return _missing(request)
-    blocked = await guard(request, auth, _delete_modal(account), form)
-    if blocked is not None:
-        return blocked
     ctx = get_ctx(request)
     async with ctx.db() as db:
-        owned = await repo.get_owned(db, auth.user.id, account.id)
+        owned = await repo.get_owned(db, auth.user.id, request.state.account.id)
         if owned is not None:
             await repo.delete(db, owned)
             await audit.note(db, request, "account_deleted", auth.user.id, owned.pseudo_acc_name)
             await db.commit()
-    return done(Response("", media_type="text/html"))
+    return Response("", media_type="text/html")
 
 
 _ID = "{account_id:int}"

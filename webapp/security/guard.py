@@ -1,18 +1,23 @@
 """The step-up guard every sensitive screen shares (API key, 2FA, credentials).
 
-A route reads its form with :data:`FIELDS`, then calls :func:`guard`. ``None`` means
-"go ahead" (the window is fresh, or the modal's password and code just passed);
-anything else is the modal to send back (htmx swaps it into ``#modal-root``).
+Most routes use the decorator :func:`step_up`: it signs the user in (or redirects),
+reads the form, shows the step-up modal until the password (and code) pass or the
+window is fresh, then calls the handler and closes the modal. Routes that need more
+control call :func:`guard` themselves: ``None`` means "go ahead"; anything else is the
+modal to send back (htmx swaps it into ``#modal-root``).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from webapp.security import stepup
+from webapp import forms
+from webapp.security import sessions, stepup
 from webapp.security.sessions import Auth
 from webapp.templating import render
 
@@ -90,3 +95,32 @@ def done(response: Response) -> Response:
     """Mark a guarded success so the page closes the dialog and returns focus."""
     response.headers["HX-Trigger"] = "stepup-done"
     return response
+
+
+ModalFor = Callable[[Request, Auth], Awaitable["Modal | Response"]]
+Handler = Callable[[Request, Auth, dict[str, str]], Awaitable[Response]]
+
+
+def step_up(modal_for: ModalFor, *fields: str) -> Callable[[Handler], Callable]:
+    """Decorate ``handler(request, auth, form)`` so it runs only after a step-up.
+
+    ``modal_for(request, auth)`` returns the :class:`Modal` to show (or a Response,
+    such as a 404, to send instead); ``fields`` are the handler's own form fields.
+    """
+
+    def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            auth = await sessions.require(request)
+            form = await forms.read(request, *FIELDS, *fields)
+            modal = await modal_for(request, auth)
+            if isinstance(modal, Response):
+                return modal
+            blocked = await guard(request, auth, modal, form)
+            if blocked is not None:
+                return blocked
+            return done(await handler(request, auth, form))
+
+        return endpoint
+
+    return decorate

@@ -14,7 +14,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from webapp import db as database
@@ -99,11 +99,12 @@ def create_app(
     settings: Settings | None = None,
     clock: Clock = system_clock,
     passwords: Passwords | None = None,
+    extra_routes: list[BaseRoute] | None = None,
 ) -> Starlette:
     """Build the app: key ring and engine now, the schema when the lifespan starts.
 
     ``clock`` and ``passwords`` are injectable so tests can freeze time and use a
-    cheaper argon2id profile.
+    cheaper argon2id profile; ``extra_routes`` adds pages (see docs/extending.md).
     """
     settings = settings or Settings.from_env()
     key_source = KeySource(settings.master_keys, settings.data_dir)
@@ -154,6 +155,7 @@ def create_app(
         *two_factor.routes,
         *account_safety.routes,
         *trading_accounts.routes,
+        *(extra_routes or []),
         *api_trading.routes,
         *api.routes,
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
@@ -31,7 +31,7 @@ def _iso(ts: float) -> str:
 def make_templates() -> Jinja2Templates:
     """The app's templates with a strict, autoescaping environment."""
     env = Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR),
+        loader=ChoiceLoader([FileSystemLoader(TEMPLATE_DIR)]),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -44,6 +44,14 @@ def make_templates() -> Jinja2Templates:
 
 
 TEMPLATES = make_templates()
+
+
+def add_template_dir(folder: Path) -> None:
+    """Let an extension keep its templates in its own folder (searched after ours)."""
+    loader = TEMPLATES.env.loader
+    assert isinstance(loader, ChoiceLoader)
+    if not any(getattr(x, "searchpath", None) == [str(folder)] for x in loader.loaders):
+        loader.loaders.append(FileSystemLoader(folder))
 
 
 def render(

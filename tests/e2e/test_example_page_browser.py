@@ -1,0 +1,41 @@
+"""Browser test for the guide's example page: uvicorn in a thread with the extra routes."""
+
+import threading
+import time
+
+import pytest
+import uvicorn
+from playwright.async_api import expect
+
+from tests.e2e.flows import register, submit_modal
+from tests.example import notes
+from tests.live_server import free_port
+from webapp.app import create_app
+from webapp.config import Settings
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Overrides the e2e server: the app with the example routes, in this process."""
+    app = create_app(
+        Settings(data_dir=tmp_path / "var", reveal_seconds=2), extra_routes=notes.routes
+    )
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    while not running.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    running.should_exit = True
+    thread.join(timeout=10)
+
+
+async def test_example_note_reveals_and_hides(page, server):
+    await register(page, server)
+    await page.goto(f"{server}/settings/notes")
+    await page.get_by_role("button", name="Show").click()
+    await submit_modal(page)
+    await expect(page.locator("#note")).to_contain_text("Hello alice")
+    await expect(page.locator("#note")).not_to_contain_text("Hello", timeout=8000)

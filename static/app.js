@@ -148,6 +148,29 @@
     if (event.target.matches("[data-broker-select]")) applyBrokerRules(event.target.form);
   });
 
+  // Keep Tab inside an open dialog (showModal makes the page inert, but Tab could still
+  // leave for the browser's own UI).
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") return;
+    const dialog = document.querySelector("dialog[open]");
+    if (!dialog) return;
+    const focusable = Array.prototype.filter.call(
+      dialog.querySelectorAll("input:not([type=hidden]):not([hidden]), button, select, textarea, a[href]"),
+      function (el) { return !el.disabled && el.offsetParent !== null; }
+    );
+    if (!focusable.length) return;
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    const inside = dialog.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+
   document.addEventListener("click", function (event) {
     const el = event.target.closest("[data-copy], [data-download], [data-close-dialog]");
     if (!el) return;

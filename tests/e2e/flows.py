@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 
+import pytest
 from playwright.async_api import Page, expect
 
 from webapp import totp
@@ -55,6 +58,7 @@ class Codes:
     def __init__(self, secret: str) -> None:
         self.secret = secret
         self.last_step = -1
+        self.recovery: list[str] = []  # filled in by enrol_2fa
 
     async def next(self) -> str:
         """A valid code whose step is newer than any used so far (waits if it must)."""
@@ -75,10 +79,15 @@ async def enrol_2fa(page: Page) -> Codes:
     await section.get_by_text("Can't scan it?").click()
     secret = (await section.locator("#totp-secret").inner_text()).replace(" ", "")
     codes = Codes(secret)
-    await section.locator("input[name=password]").fill(PASSWORD)
+    password = section.locator("input[name=password]")
+    if await password.count():  # asked unless a step-up window is still fresh
+        await password.fill(PASSWORD)
     await section.locator("input[name=code]").fill(await codes.next())
     await section.get_by_role("button", name="Confirm").click()
     await expect(section).to_contain_text("Store these now")
+    codes.recovery = [
+        c.strip() for c in await section.locator("#recovery-codes li").all_inner_texts()
+    ]
     return codes
 
 
@@ -89,3 +98,37 @@ async def switch_on(page: Page, codes: Codes, name: str) -> None:
     await submit_modal(page, code=await codes.next())
     await expect(page.locator("dialog[open]")).to_have_count(0)
     await expect(page.locator("#twofactor li", has_text=name).locator(".pill")).to_have_text("On")
+
+
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+async def serious_a11y_problems(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    if not AXE.exists():
+        if os.environ.get("CI"):
+            pytest.fail("axe-core is required in CI (scripts/test installs it with npm)")
+        pytest.skip("axe-core not installed: npm install --prefix tests/e2e")
+    if not await page.evaluate("typeof axe !== 'undefined'"):
+        await page.evaluate(AXE.read_text())  # evaluated by the test, not served by the app
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def no_overflow(page: Page) -> None:
+    """Nothing wider than the viewport, and every visible button inside it sideways."""
+    width = await page.evaluate("document.documentElement.clientWidth")
+    scroll = await page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"page is {scroll}px wide in a {width}px viewport"
+    outside = await page.evaluate(
+        """w => [...document.querySelectorAll('button, a.btn')].filter(b => {
+            const r = b.getBoundingClientRect();
+            return r.width > 0 && (r.left < 0 || r.right > w + 1);
+        }).map(b => b.textContent.trim())""",
+        width,
+    )
+    assert not outside, f"buttons outside the viewport: {outside}"

@@ -43,6 +43,7 @@ class Modal:
     error: str = ""
     error_field: str = ""
     code: str = ""
+    confirmed: bool = False  # keep the box ticked when the password or code was wrong
 
 
 def _needs_code(modal: Modal, auth: Auth) -> bool:
@@ -86,7 +87,11 @@ async def guard(
     if outcome.ok:
         return None
     failed = replace(
-        modal, error=outcome.message, error_field=outcome.field, code=form.get("code", "")[:32]
+        modal,
+        error=outcome.message,
+        error_field=outcome.field,
+        code=form.get("code", "")[:32],
+        confirmed=form.get("confirm") == "yes",
     )
     return show(request, failed, outcome.status)
 

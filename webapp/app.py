@@ -80,7 +80,10 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    messages = {404: "This page does not exist.", 405: "That method is not allowed here."}
+    messages = {
+        404: "This page does not exist. Check the address, or go to the start page.",
+        405: "That action is not allowed here. Reload the page and try again.",
+    }
     message = messages.get(exc.status_code, str(exc.detail))
     return _error_response(request, exc.status_code, message)
 

@@ -86,7 +86,7 @@ async def me(request: Request) -> Response:
 
 async def not_found(request: Request) -> Response:
     """Unknown API paths answer in JSON too."""
-    return error(404, "No such API endpoint.")
+    return error(404, "No such API endpoint. See /api/v1/openapi.json for the list.")
 
 
 routes = [

@@ -36,7 +36,13 @@ def _invalid(errors: dict[str, str]) -> JSONResponse:
 
 
 def _not_found() -> JSONResponse:
-    return JSONResponse({"status": "error", "message": "No such trading account."}, 404)
+    return JSONResponse(
+        {
+            "status": "error",
+            "message": "No such trading account. List yours with GET /api/v1/trading-accounts.",
+        },
+        404,
+    )
 
 
 async def list_accounts(request: Request) -> Response:

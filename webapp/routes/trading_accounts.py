@@ -22,7 +22,7 @@ from webapp.templating import render
 from webapp.trading_fields import ALL_FIELDS, PUBLIC_FIELDS
 
 BASE = "/trading-accounts"
-NOT_FOUND = "No such trading account."
+NOT_FOUND = "No such trading account. Reload Trading Accounts to see yours."
 
 
 def _broker_rules() -> str:

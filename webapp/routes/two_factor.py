@@ -264,7 +264,11 @@ async def change(request: Request) -> Response:
 
 
 async def _not_possible(request: Request, auth: Auth, action: str) -> Response:
-    status, message = (404, "Unknown action.") if action not in CHANGES else (409, NOT_ENROLLED)
+    status, message = (
+        (404, "Unknown action. Reload the page and try again.")
+        if action not in CHANGES
+        else (409, NOT_ENROLLED)
+    )
     async with get_ctx(request).db() as db:
         response = await _section(request, auth, db, status, error=message)
     response.headers["HX-Retarget"] = "#twofactor"

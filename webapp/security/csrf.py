@@ -80,7 +80,12 @@ class RequestGuardMiddleware:
         try:
             body = await _read_body(receive, self.max_body)
         except TooLarge:
-            await _refuse(send, 413, "The request is too large.", is_api)
+            await _refuse(
+                send,
+                413,
+                "The request is too large (over 256 KB). Shorten what you sent and try again.",
+                is_api,
+            )
             return
         if not is_api:
             problem = self._csrf_problem(scope, body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,8 +11,10 @@ import httpx
 import pytest
 
 from tests.helpers import FrozenClock, Trader, fast_passwords
+from webapp import schema
 from webapp.app import create_app
 from webapp.config import Settings
+from webapp.db import make_engine
 from webapp.vault import new_key_line
 
 
@@ -20,10 +24,27 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> Path:
+    """An empty SQLite database at the newest schema, made once and copied per test."""
+    path = tmp_path_factory.mktemp("template") / "autotrader.db"
+
+    async def build() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await schema.upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(build())
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings for one test: its own data directory and master key."""
-    return Settings(data_dir=tmp_path / "var", master_keys=new_key_line("k1"))
+def settings(tmp_path: Path, migrated_template: Path) -> Settings:
+    """Settings for one test: its own data directory, database and master key."""
+    data_dir = tmp_path / "var"
+    data_dir.mkdir(mode=0o700)
+    shutil.copy(migrated_template, data_dir / "autotrader.db")
+    return Settings(data_dir=data_dir, master_keys=new_key_line("k1"))
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Command line: ``python -m webapp serve | disable-2fa | rotate-keys | backup``."""
+"""Command line: ``python -m webapp serve | migrate | disable-2fa | rotate-keys | backup``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from webapp import logs
 from webapp.config import ConfigError, Settings
+from webapp.schema import SchemaBehind
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -16,6 +17,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         data_dir=data_dir, host=getattr(args, "host", None), port=getattr(args, "port", None)
     )
+
+
+async def _check_schema(settings: Settings) -> None:
+    from webapp import db as database
+    from webapp import schema
+
+    engine = database.make_engine(settings.resolved_database_url)
+    try:
+        await schema.ensure_current(engine)
+    finally:
+        await engine.dispose()
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -26,6 +38,7 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logs.configure(settings.log_level, settings.log_format)
+    asyncio.run(_check_schema(settings))  # refuse early, with a message, if behind
     app = create_app(settings)
     # uvicorn's own access log prints query strings; ours (AccessLogMiddleware) does not.
     uvicorn.run(
@@ -62,6 +75,26 @@ def rotate_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def migrate(args: argparse.Namespace) -> int:
+    """Upgrade the database schema to this version of the app."""
+    from webapp import db as database
+    from webapp import schema
+
+    async def run() -> tuple[str | None, str]:
+        engine = database.make_engine(_settings(args).resolved_database_url)
+        try:
+            return await schema.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    before, after = asyncio.run(run())
+    if before == after:
+        print(f"The schema is already at revision {after}.")
+    else:
+        print(f"Upgraded the schema from {before or 'nothing'} to revision {after}.")
+    return 0
+
+
 def backup(args: argparse.Namespace) -> int:
     """Write a consistent copy of the SQLite database."""
     from webapp.backup import backup as run_backup
@@ -95,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--remove-old", action="store_true", help="then drop keys no secret uses from the file"
     )
     rot.set_defaults(func=rotate_keys)
+    mig = sub.add_parser("migrate", help="upgrade the database schema (back it up first)")
+    mig.add_argument("--data-dir", help="folder for the database and key file (default ./var)")
+    mig.set_defaults(func=migrate)
     bak = sub.add_parser("backup", help="consistent copy of the SQLite database (online)")
     bak.add_argument("path", help="file to write (must not exist)")
     bak.add_argument("--data-dir", help="folder for the database and key file (default ./var)")
@@ -107,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, SchemaBehind) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from webapp import db as database
-from webapp import maintenance
+from webapp import maintenance, schema
 from webapp.access_log import AccessLogMiddleware
 from webapp.config import Settings
 from webapp.context import AppContext, Clock, system_clock
@@ -125,7 +125,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await database.create_schema(engine)
+        await schema.ensure_current(engine)
         await ctx.api_lookup.start()
         housekeeping = asyncio.create_task(maintenance.run_forever(ctx))
         yield

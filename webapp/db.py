@@ -1,4 +1,4 @@
-"""Engine, session factory and schema creation."""
+"""Engine and session factory (the schema belongs to Alembic: webapp/schema.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
-
-from webapp import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -41,9 +38,3 @@ def make_engine(url: str) -> AsyncEngine:
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-
-
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table that does not exist yet."""
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)

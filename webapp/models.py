@@ -5,7 +5,7 @@ Columns holding a secret hold vault ciphertext (``v1.<kid>.…``), never plain t
 
 from __future__ import annotations
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -83,6 +83,7 @@ class SecurityEvent(SQLModel, table=True):
     """Something security-relevant that happened to an account; never a secret."""
 
     __tablename__ = "security_events"
+    __table_args__ = (Index("ix_security_events_user_id_id", "user_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int | None = Field(default=None, foreign_key="users.id", index=True)

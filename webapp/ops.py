@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from webapp import db as database
+from webapp import schema
 from webapp.config import Settings
 from webapp.context import system_clock
 from webapp.repositories import events, two_factor, users
@@ -15,7 +16,7 @@ async def disable_two_factor(settings: Settings, username: str) -> str:
     load_key_ring(settings.master_keys, settings.data_dir)  # fail early on a bad key setup
     engine = database.make_engine(settings.resolved_database_url)
     try:
-        await database.create_schema(engine)
+        await schema.ensure_current(engine)
         async with database.make_session_factory(engine)() as db:
             user = await users.by_username(db, username)
             if user is None:

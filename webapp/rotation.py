@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp import apikey
+from webapp import apikey, schema
 from webapp import db as database
 from webapp.config import Settings
 from webapp.models import ApiKey, TradingAccount, User
@@ -95,7 +95,7 @@ async def rotate(
     source = KeySource(settings.master_keys, settings.data_dir)
     engine = database.make_engine(settings.resolved_database_url)
     try:
-        await database.create_schema(engine)
+        await schema.ensure_current(engine)
         sessions = database.make_session_factory(engine)
         async with sessions() as db:
             in_use = await key_ids_in_use(db, source.ring())

@@ -1,0 +1,134 @@
+"""Alembic owns the schema: upgrades keep every secret readable and every key working."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from tests.conftest import make_client
+from tests.helpers import PASSWORD, FrozenClock, Trader, fast_passwords
+from webapp import apikey, schema, totp, trading
+from webapp.app import create_app
+from webapp.config import Settings
+from webapp.db import make_engine, make_session_factory
+from webapp.repositories import api_keys, two_factor, users
+from webapp.repositories import trading_accounts as repo
+from webapp.vault import KeyRing, new_key_line
+
+CREDS = {"password": "pw-one-1", "totpKey": "KRSXG5CTMVRXEZLU", "apiKey": "k", "apiSecret": "s"}
+
+
+@pytest.fixture
+def old_settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "var", master_keys=new_key_line("k1"))
+
+
+async def fill_at_first_revision(settings: Settings, clock: FrozenClock) -> dict:
+    """A database at revision 0001 with a user, key, 2FA and a trading account."""
+    engine = make_engine(settings.resolved_database_url)
+    await schema.upgrade(engine, "0001")
+    keys = KeyRing.parse(settings.master_keys)
+    passwords = fast_passwords()
+    async with make_session_factory(engine)() as db:
+        user = await users.create(db, "alice", await passwords.hash(PASSWORD), clock.now)
+        key = await api_keys.issue(db, keys, user.id, clock.now)
+        secret = two_factor.start(keys, user, clock.now)
+        await two_factor.confirm(db, keys, user, secret, 0)
+        user.login_2fa = True
+        saved = await trading.create(
+            db,
+            keys,
+            user.id,
+            {"broker": "zerodha", "pseudoAccName": "Main", "loginId": "AB1", **CREDS},
+            from_form=False,
+            now=clock.now,
+        )
+        assert saved.account is not None
+        await db.commit()
+    await engine.dispose()
+    return {"key": key, "secret": secret}
+
+
+async def test_fresh_database_is_created_at_head(app):
+    async with app.state.ctx.engine.connect() as conn:
+        current = await conn.run_sync(
+            lambda c: MigrationContext.configure(c).get_current_revision()
+        )
+    assert current == schema.head()
+
+
+async def test_models_and_migrations_agree(app):
+    async with app.state.ctx.engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), SQLModel.metadata)
+        )
+    assert diff == []
+
+
+async def test_app_refuses_a_database_that_is_behind(old_settings, clock):
+    await fill_at_first_revision(old_settings, clock)
+    engine = make_engine(old_settings.resolved_database_url)
+    with pytest.raises(schema.SchemaBehind, match="python -m webapp migrate"):
+        await schema.ensure_current(engine)
+    await engine.dispose()
+
+
+async def test_serve_refuses_and_says_what_to_run(old_settings, clock):
+    await fill_at_first_revision(old_settings, clock)
+    env = {**os.environ, "AUTOTRADER_MASTER_KEYS": old_settings.master_keys}
+    run = subprocess.run(
+        [sys.executable, "-m", "webapp", "serve", "--data-dir", str(old_settings.data_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert run.returncode == 2 and "python -m webapp migrate" in run.stderr
+
+
+async def test_upgrade_keeps_every_secret_and_key(old_settings, clock):
+    filled = await fill_at_first_revision(old_settings, clock)
+    env = {**os.environ, "AUTOTRADER_MASTER_KEYS": old_settings.master_keys}
+    run = subprocess.run(
+        [sys.executable, "-m", "webapp", "migrate", "--data-dir", str(old_settings.data_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert run.returncode == 0 and f"to revision {schema.head()}" in run.stdout, run.stderr
+    app = create_app(old_settings, clock=clock, passwords=fast_passwords())
+    async with app.router.lifespan_context(app), make_client(app) as client:
+        me = await client.get("/api/v1/me", headers={"api-key": filled["key"]})
+        assert me.status_code == 200 and me.json()["result"]["twoFactor"]["login"] is True
+        trader = Trader(client)
+        assert (await trader.login()).headers["location"] == "/login/code"
+        await trader.page("/login/code")
+        clock.advance(30)
+        done = await trader.form("/login/code", {"code": totp.code_at(filled["secret"], clock.now)})
+        assert done.headers["location"] == "/settings/security"
+        await trader.page("/settings/security")
+        clock.advance(30)
+        code = totp.code_at(filled["secret"], clock.now)
+        shown = await trader.hx(
+            "POST",
+            "/trading-accounts/1/view",
+            {"step": "verify", "password": PASSWORD, "code": code},
+        )
+        assert CREDS["apiSecret"] in shown.text
+        async with app.state.ctx.db() as db:
+            row = await repo.get_owned(db, 1, 1)
+        assert repo.reveal(app.state.ctx.keys, row)["password"] == CREDS["password"]
+    assert apikey.is_well_formed(filled["key"])
+    again = subprocess.run(
+        [sys.executable, "-m", "webapp", "migrate", "--data-dir", str(old_settings.data_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert "already at revision" in again.stdout

@@ -1,0 +1,1 @@
+"""Alembic migrations: they own the schema (run with ``python -m webapp migrate``)."""

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlmodel import SQLModel
 
+from tests import databases
 from tests.helpers import FrozenClock, Trader, fast_passwords
 from webapp import schema
 from webapp.app import create_app
@@ -24,27 +27,56 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory) -> Path:
-    """An empty SQLite database at the newest schema, made once and copied per test."""
-    path = tmp_path_factory.mktemp("template") / "autotrader.db"
-
+def _upgrade(url: str) -> None:
     async def build() -> None:
-        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        engine = make_engine(url)
         await schema.upgrade(engine)
         await engine.dispose()
 
     asyncio.run(build())
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> Path:
+    """An empty database at the newest schema, made once and copied for every test."""
+    path = tmp_path_factory.mktemp("template") / "autotrader.db"
+    if databases.on_postgres():
+        databases.create_template(_upgrade)
+    else:
+        _upgrade(f"sqlite+aiosqlite:///{path}")
     return path
 
 
+def pytest_report_header(config) -> str:
+    """Say which database this run uses."""
+    if databases.on_postgres():
+        return f"database: PostgreSQL ({databases.POSTGRES})"
+    return "database: SQLite (set AUTOTRADER_TEST_POSTGRES for the PostgreSQL run)"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests of SQLite-only features (file backups, raw file bytes) skip on PostgreSQL."""
+    if databases.on_postgres():
+        skip = pytest.mark.skip(reason="SQLite-only feature; this run uses PostgreSQL")
+        for item in items:
+            if "sqlite_only" in item.keywords:
+                item.add_marker(skip)
+
+
 @pytest.fixture
-def settings(tmp_path: Path, migrated_template: Path) -> Settings:
+def database_url(migrated_template: Path) -> str:
+    """A fresh database for one test ("" means SQLite in the data directory)."""
+    return databases.fresh_url()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_template: Path, database_url: str) -> Settings:
     """Settings for one test: its own data directory, database and master key."""
     data_dir = tmp_path / "var"
     data_dir.mkdir(mode=0o700)
-    shutil.copy(migrated_template, data_dir / "autotrader.db")
-    return Settings(data_dir=data_dir, master_keys=new_key_line("k1"))
+    if not database_url:
+        shutil.copy(migrated_template, data_dir / "autotrader.db")
+    return Settings(data_dir=data_dir, master_keys=new_key_line("k1"), database_url=database_url)
 
 
 @pytest.fixture
@@ -78,7 +110,20 @@ async def trader(client: httpx.AsyncClient) -> Trader:
 
 
 @pytest.fixture
-def db_files(settings: Settings) -> list[Path]:
-    """The SQLite database file and its WAL, for raw-byte checks."""
-    base = settings.data_dir / "autotrader.db"
-    return [base, base.with_name(base.name + "-wal")]
+def stored_bytes(app, settings: Settings):
+    """Everything the database holds, as bytes: the SQLite file and its WAL, or on
+    PostgreSQL every row of every table as text."""
+
+    async def read() -> bytes:
+        if not settings.database_url:
+            base = settings.data_dir / "autotrader.db"
+            files = [base, base.with_name(base.name + "-wal")]
+            return b"".join(p.read_bytes() for p in files if p.exists())
+        chunks = []
+        async with app.state.ctx.engine.connect() as conn:
+            for table in SQLModel.metadata.sorted_tables:
+                rows = (await conn.execute(select(table))).all()
+                chunks.append(repr(rows).encode())
+        return b"\n".join(chunks)
+
+    return read

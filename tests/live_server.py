@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from tests import databases
 from tests.helpers import csrf_from
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,12 @@ def free_port() -> int:
 def running_server(folder: Path, **env_extra: str) -> Iterator[str]:
     """Start the server with a fresh data directory in ``folder``; yields its base URL."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **env_extra}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "AUTOTRADER_DATABASE_URL": databases.fresh_url(),
+        **env_extra,
+    }
     env.pop("AUTOTRADER_MASTER_KEYS", None)
     log_path = folder / "server.log"
     with log_path.open("w") as log:

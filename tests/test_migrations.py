@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
+from tests import databases
 from tests.conftest import make_client
 from tests.helpers import PASSWORD, FrozenClock, Trader, fast_passwords
 from webapp import apikey, schema, totp, trading
@@ -24,7 +25,18 @@ CREDS = {"password": "pw-one-1", "totpKey": "KRSXG5CTMVRXEZLU", "apiKey": "k", "
 
 @pytest.fixture
 def old_settings(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", master_keys=new_key_line("k1"))
+    """An empty database (not the migrated template) for building old revisions."""
+    url = databases.fresh_url(template=False)
+    return Settings(data_dir=tmp_path / "var", master_keys=new_key_line("k1"), database_url=url)
+
+
+def app_env(settings: Settings) -> dict[str, str]:
+    """The environment a command needs to reach this test's database and keys."""
+    return {
+        **os.environ,
+        "AUTOTRADER_MASTER_KEYS": settings.master_keys,
+        "AUTOTRADER_DATABASE_URL": settings.database_url,
+    }
 
 
 async def fill_at_first_revision(settings: Settings, clock: FrozenClock) -> dict:
@@ -79,7 +91,7 @@ async def test_app_refuses_a_database_that_is_behind(old_settings, clock):
 
 async def test_serve_refuses_and_says_what_to_run(old_settings, clock):
     await fill_at_first_revision(old_settings, clock)
-    env = {**os.environ, "AUTOTRADER_MASTER_KEYS": old_settings.master_keys}
+    env = app_env(old_settings)
     run = subprocess.run(
         [sys.executable, "-m", "webapp", "serve", "--data-dir", str(old_settings.data_dir)],
         capture_output=True,
@@ -92,7 +104,7 @@ async def test_serve_refuses_and_says_what_to_run(old_settings, clock):
 
 async def test_upgrade_keeps_every_secret_and_key(old_settings, clock):
     filled = await fill_at_first_revision(old_settings, clock)
-    env = {**os.environ, "AUTOTRADER_MASTER_KEYS": old_settings.master_keys}
+    env = app_env(old_settings)
     run = subprocess.run(
         [sys.executable, "-m", "webapp", "migrate", "--data-dir", str(old_settings.data_dir)],
         capture_output=True,

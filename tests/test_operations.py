@@ -4,6 +4,7 @@ import json
 import logging
 import sqlite3
 import stat
+from dataclasses import replace
 
 import pytest
 from sqlmodel import select
@@ -25,9 +26,9 @@ from webapp.vault import KEY_FILE_NAME, KeyRing, VaultError
 
 
 @pytest.fixture
-def settings(tmp_path) -> Settings:
+def settings(tmp_path, database_url) -> Settings:
     """Key-file mode (no AUTOTRADER_MASTER_KEYS), as rotation works on the file."""
-    return Settings(data_dir=tmp_path / "var")
+    return Settings(data_dir=tmp_path / "var", database_url=database_url)
 
 
 async def fill(app, trader, clock) -> str:
@@ -94,25 +95,26 @@ async def test_rotation_failing_half_way_changes_nothing(app, client, trader, cl
     await everything_decrypts(app, app.state.ctx.keys)
 
 
-async def test_rotation_with_env_keys_reencrypts_under_the_last_key(tmp_path, clock):
+async def test_rotation_with_env_keys_reencrypts_under_the_last_key(tmp_path, clock, database_url):
     from webapp.vault import new_key_line
 
     first = new_key_line("k1")
-    settings = Settings(data_dir=tmp_path / "var", master_keys=first)
+    settings = Settings(data_dir=tmp_path / "var", master_keys=first, database_url=database_url)
     app = create_app(settings, clock=clock, passwords=fast_passwords())
     async with app.router.lifespan_context(app), make_client(app) as client:
         trader = Trader(client)
         await trader.register()
         key = await trader.reveal_key()
-    both = Settings(data_dir=settings.data_dir, master_keys=f"{first},{new_key_line('k2')}")
+    both = replace(settings, master_keys=f"{first},{new_key_line('k2')}")
     report = await rotate(both)
     assert report.key_id == "k2" and not report.added_key and report.counts["api_keys"] == 1
     only_new = both.master_keys.split(",")[1]
-    app2 = create_app(Settings(data_dir=settings.data_dir, master_keys=only_new), clock=clock)
+    app2 = create_app(replace(settings, master_keys=only_new), clock=clock)
     async with app2.router.lifespan_context(app2), make_client(app2) as client:
         assert (await client.get("/api/v1/me", headers={"api-key": key})).status_code == 200
 
 
+@pytest.mark.sqlite_only
 async def test_backup_while_running(app, trader, settings, tmp_path):
     target = tmp_path / "copy.db"
     message = backup(settings, target)
@@ -128,6 +130,7 @@ async def test_backup_while_running(app, trader, settings, tmp_path):
         backup(pg, tmp_path / "other.db")
 
 
+@pytest.mark.sqlite_only
 def test_backup_cli(app, tmp_path, settings):
     import subprocess
     import sys

@@ -371,14 +371,14 @@ async def test_other_users_ids_are_404_everywhere_and_change_nothing(app, client
 # ---- at rest ----
 
 
-async def test_database_never_holds_a_credential(app, client, trader, db_files):
+async def test_database_never_holds_a_credential(app, client, trader, stored_bytes):
     await add(trader)
     key = await trader.reveal_key()
     other = {**CREDS, "password": "second-Broker-pw-55", "apiSecret": "another_secret_zz"}
     await api(
         client, "POST", "/api/v1/trading-accounts", key, {**NEW, **other, "pseudoAccName": "B"}
     )
-    data = b"".join(p.read_bytes() for p in db_files if p.exists())
+    data = await stored_bytes()
     for value in [*CREDS.values(), *other.values()]:
         assert value.encode() not in data, value
     row = (await rows(app))[0]

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 from sqlmodel import select
 
+from tests import databases
 from tests.conftest import make_client
 from tests.helpers import (
     PASSWORD,
@@ -57,7 +58,7 @@ async def test_reload_keeps_the_same_pending_secret_until_it_expires(client, tra
     assert secret_in((await trader.hx("POST", "/settings/security/2fa/setup")).text) != first
 
 
-async def test_pending_secret_is_encrypted_and_never_in_the_cookie(app, client, trader, db_files):
+async def test_pending_secret_is_encrypted_and_never_in_the_cookie(app, client, trader):
     secret = secret_in((await trader.hx("POST", "/settings/security/2fa/setup")).text)
     row = await user_row(app)
     assert row.totp_pending.startswith("v1.") and secret not in row.totp_pending
@@ -107,9 +108,11 @@ async def test_confirm_needs_the_password_without_a_window(trader, clock):
     assert response.status_code == 422 and "password is not correct" in response.text
 
 
-async def test_after_enrolment_the_database_does_not_hold_the_secret(app, trader, clock, db_files):
+async def test_after_enrolment_the_database_does_not_hold_the_secret(
+    app, trader, clock, stored_bytes
+):
     await enrol(trader, clock)
-    data = b"".join(p.read_bytes() for p in db_files if p.exists())
+    data = await stored_bytes()
     raw = __import__("base64").b32decode(trader.totp_secret)
     assert trader.totp_secret.encode() not in data and raw not in data
     for code in trader.recovery:
@@ -394,7 +397,11 @@ def test_disable_2fa_cli_prints_what_it_did(tmp_path):
 
     from webapp.vault import new_key_line
 
-    env = {**os.environ, "AUTOTRADER_MASTER_KEYS": new_key_line("k1")}
+    env = {
+        **os.environ,
+        "AUTOTRADER_MASTER_KEYS": new_key_line("k1"),
+        "AUTOTRADER_DATABASE_URL": databases.fresh_url(),
+    }
     run = subprocess.run(
         [sys.executable, "-m", "webapp", "disable-2fa", "nobody", "--data-dir", str(tmp_path)],
         capture_output=True,

@@ -7,6 +7,7 @@ import pytest
 import uvicorn
 from playwright.async_api import expect
 
+from tests import databases
 from tests.e2e.flows import register, submit_modal
 from tests.example import notes
 from tests.live_server import free_port
@@ -17,9 +18,10 @@ from webapp.config import Settings
 @pytest.fixture
 def server(tmp_path):
     """Overrides the e2e server: the app with the example routes, in this process."""
-    app = create_app(
-        Settings(data_dir=tmp_path / "var", reveal_seconds=2), extra_routes=notes.routes
+    settings = Settings(
+        data_dir=tmp_path / "var", reveal_seconds=2, database_url=databases.fresh_url()
     )
+    app = create_app(settings, extra_routes=notes.routes)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     running = uvicorn.Server(config)

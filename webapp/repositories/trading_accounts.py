@@ -13,7 +13,7 @@ from webapp.brokers import BROKERS
 from webapp.models import TradingAccount
 from webapp.vault import KeyRing, aad
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 _PENDING = "pending"  # placeholder until the row has an id to bind the ciphertext to
 
 
@@ -38,7 +38,7 @@ async def list_for(db: AsyncSession, user_id: int) -> list[TradingAccount]:
 async def get_owned(db: AsyncSession, user_id: int, account_id: int) -> TradingAccount | None:
     """The account if it exists and belongs to the user; otherwise None (same for both)."""
     if not 0 < account_id <= MAX_ID:
-        return None  # beyond a 64-bit row id: it cannot exist (and would overflow SQLite)
+        return None  # beyond any row id: it cannot exist (and would overflow the driver)
     result = await db.exec(
         select(TradingAccount).where(
             TradingAccount.id == account_id, TradingAccount.user_id == user_id

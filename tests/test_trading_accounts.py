@@ -293,7 +293,7 @@ async def test_api_create_validation(app, client, trader, body, field):
         (b"\xff\xfe", "application/json", 400),
         (b"broker=zerodha", "application/x-www-form-urlencoded", 415),
         (b"", "application/json", 400),
-        (b"x" * 300_000, "application/json", 413),
+        pytest.param(b"x" * 300_000, "application/json", 413, id="300KB-body"),
     ],
 )
 async def test_api_malformed_bodies(app, client, trader, raw, ctype, status):

@@ -48,6 +48,7 @@ def serve(args: argparse.Namespace) -> int:
         access_log=False,
         log_level=settings.log_level,
         log_config=None,  # keep the handlers logs.configure() set up (text or JSON)
+        proxy_headers=False,  # forwarded headers are ours to judge (AUTOTRADER_TRUSTED_PROXIES)
         server_header=False,
     )
     return 0

@@ -36,6 +36,7 @@ from webapp.routes import (
 from webapp.security.api_lookup import ApiKeyLookup
 from webapp.security.csrf import RequestGuardMiddleware
 from webapp.security.headers import SecurityHeadersMiddleware
+from webapp.security.proxies import TrustedProxyMiddleware, parse_networks
 from webapp.security.sessions import LoginRequired
 from webapp.templating import STATIC_DIR, render
 from webapp.vault import KeySource
@@ -136,6 +137,7 @@ def create_app(
         await engine.dispose()
 
     middleware = [
+        Middleware(TrustedProxyMiddleware, trusted=parse_networks(settings.trusted_proxies)),
         Middleware(AccessLogMiddleware),
         Middleware(SecurityHeadersMiddleware),
         Middleware(

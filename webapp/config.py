@@ -47,6 +47,16 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return raw
 
 
+def _proxies(raw: str) -> str:
+    from webapp.security.proxies import parse_networks
+
+    try:
+        parse_networks(raw)
+    except ValueError as exc:
+        raise ConfigError(f"AUTOTRADER_TRUSTED_PROXIES: {exc}") from exc
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of the app; see the settings table in README.md."""
@@ -65,6 +75,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     event_retention_days: int = 365
+    trusted_proxies: str = ""
 
     @property
     def resolved_database_url(self) -> str:
@@ -90,6 +101,7 @@ class Settings:
             log_level=_choice(env, "AUTOTRADER_LOG_LEVEL", "info", LOG_LEVELS),
             log_format=_choice(env, "AUTOTRADER_LOG_FORMAT", "text", ("text", "json")),
             event_retention_days=_int(env, "AUTOTRADER_EVENT_RETENTION_DAYS", 365),
+            trusted_proxies=_proxies(env.get("AUTOTRADER_TRUSTED_PROXIES", "")),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

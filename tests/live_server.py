@@ -28,34 +28,25 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(folder: Path, **env_extra: str) -> Iterator[str]:
-    """Start the server with a fresh data directory in ``folder``; yields its base URL."""
+def running_server(
+    folder: Path,
+    *,
+    data_dir: Path | None = None,
+    database_url: str | None = None,
+    **env_extra: str,
+) -> Iterator[str]:
+    """Start the server (by default with a fresh data directory and database in
+    ``folder``); yields its base URL. Pass ``data_dir`` and ``database_url`` to run a
+    second worker on the same data."""
     port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "AUTOTRADER_DATABASE_URL": databases.fresh_url(),
-        **env_extra,
-    }
+    url = databases.fresh_url() if database_url is None else database_url
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AUTOTRADER_DATABASE_URL": url, **env_extra}
     env.pop("AUTOTRADER_MASTER_KEYS", None)
-    log_path = folder / "server.log"
+    log_path = folder / f"server-{port}.log"
+    command = [sys.executable, "-m", "webapp", "serve", "--port", str(port)]
+    command += ["--data-dir", str(data_dir or folder / "var")]
     with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "webapp",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(folder / "var"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(base, proc, log_path)
@@ -92,3 +83,36 @@ def register_and_get_key(base: str, username: str, password: str) -> str:
             headers={"X-CSRF-Token": token, "HX-Request": "true"},
         ).text
         return re.search(r"at_[0-9A-Za-z]{49}", shown).group(0)
+
+
+class LiveTrader:
+    """A trader driving a live server over HTTP (cookies shared across ports)."""
+
+    def __init__(self, client: httpx.Client, username: str, password: str) -> None:
+        self.client = client
+        self.username = username
+        self.password = password
+        self.csrf = ""
+
+    def page(self, url: str) -> httpx.Response:
+        """GET a page and keep its CSRF token."""
+        response = self.client.get(url)
+        if response.status_code == 200 and "csrf" in response.text.lower():
+            self.csrf = csrf_from(response.text)
+        return response
+
+    def form(self, url: str, data: dict) -> httpx.Response:
+        """POST a plain form."""
+        return self.client.post(url, data={"csrf_token": self.csrf, **data})
+
+    def hx(self, url: str, data: dict | None = None) -> httpx.Response:
+        """POST like htmx (CSRF header)."""
+        headers = {"X-CSRF-Token": self.csrf, "HX-Request": "true"}
+        return self.client.post(url, data=data or {}, headers=headers)
+
+    def login(self, base: str, password: str | None = None) -> httpx.Response:
+        """Sign in on the server at ``base``."""
+        self.page(f"{base}/login")
+        return self.form(
+            f"{base}/login", {"username": self.username, "password": password or self.password}
+        )

@@ -13,9 +13,17 @@ from starlette.templating import Jinja2Templates
 from webapp import __version__
 from webapp.security.sessions import csrf_token
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DIR = ROOT / "templates"
-STATIC_DIR = ROOT / "static"
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _installed_or_checkout(name: str) -> Path:
+    """Inside the package when installed from a wheel; at the top of a checkout."""
+    inside = PACKAGE / name
+    return inside if inside.is_dir() else PACKAGE.parent / name
+
+
+TEMPLATE_DIR = _installed_or_checkout("templates")
+STATIC_DIR = _installed_or_checkout("static")
 
 
 def _utc(ts: float | None) -> str:

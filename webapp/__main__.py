@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -35,14 +36,24 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from webapp.app import create_app
+    from webapp.vault import load_key_ring
 
     settings = _settings(args)
     logs.configure(settings.log_level, settings.log_format)
     asyncio.run(_check_schema(settings))  # refuse early, with a message, if behind
-    app = create_app(settings)
+    load_key_ring(settings.master_keys, settings.data_dir)  # made once, before any worker
+    workers = args.workers or 1
+    if workers > 1:
+        # Each worker process builds its own app from the environment: hand it the flags.
+        os.environ["AUTOTRADER_DATA_DIR"] = str(settings.data_dir)
+        app: object = "webapp.app:worker_app"
+    else:
+        app = create_app(settings)
     # uvicorn's own access log prints query strings; ours (AccessLogMiddleware) does not.
     uvicorn.run(
         app,
+        factory=workers > 1,
+        workers=workers,
         host=settings.host,
         port=settings.port,
         access_log=False,
@@ -112,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     run.add_argument("--port", type=int, help="port to listen on (default 8000)")
     run.add_argument("--data-dir", help="folder for the database and key file (default ./var)")
+    run.add_argument(
+        "--workers", type=int, help="worker processes (default 1; more suit PostgreSQL)"
+    )
     run.set_defaults(func=serve)
     off = sub.add_parser("disable-2fa", help="remove 2FA for a user and sign them out everywhere")
     off.add_argument("username")

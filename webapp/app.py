@@ -176,3 +176,12 @@ def create_app(
     )
     app.state.ctx = ctx
     return app
+
+
+def worker_app() -> Starlette:
+    """The app for one of several uvicorn worker processes (settings from the environment)."""
+    from webapp import logs
+
+    settings = Settings.from_env()
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import os
@@ -177,7 +178,8 @@ class KeySource:
             self._ring = KeyRing.parse(spec)
         else:
             if not self.path.exists():
-                _create_key_file(self.path)
+                with contextlib.suppress(FileExistsError):  # another worker made it first
+                    _create_key_file(self.path)
             self._ring = self._read()
 
     def ring(self) -> KeyRing:

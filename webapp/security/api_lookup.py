@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,36 +60,51 @@ _CORE = (
 def _sqlite_sql(count: int) -> str:
     """The look-up with ``count`` bound digests (constant text: values are parameters)."""
     marks = ", ".join("?" * count)
-    joined = "FROM api_keys JOIN users ON users.id = api_keys.user_id"
-    return f"SELECT {_COLUMNS} {joined} WHERE api_keys.digest IN ({marks})"
+    return f"SELECT {_COLUMNS} {_JOIN} WHERE api_keys.digest IN ({marks})"
+
+
+_JOIN = "FROM api_keys JOIN users ON users.id = api_keys.user_id"
+_POSTGRES_SQL = f"SELECT {_COLUMNS} {_JOIN} WHERE api_keys.digest = ANY($1::varchar[])"
 
 
 class ApiKeyLookup:
-    """Finds the owner of a key digest; a private read-only connection on SQLite."""
+    """Finds the owner of a key digest: a private read-only connection on SQLite, a
+    small asyncpg pool with a prepared statement on PostgreSQL, else the engine."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        url = make_url(str(engine.url))
-        self._sqlite_path = url.database if url.get_backend_name() == "sqlite" else None
+        self._url = make_url(engine.url.render_as_string(hide_password=False))
+        backend = self._url.get_backend_name()
+        self._sqlite_path = self._url.database if backend == "sqlite" else None
         self._conn: sqlite3.Connection | None = None
+        self._pool: asyncpg.Pool | None = None
 
     async def start(self) -> None:
-        """Open the look-up connection (SQLite only; other databases use the pool)."""
+        """Open the look-up connection or pool."""
         if self._sqlite_path and self._sqlite_path != ":memory:":
             uri = f"{Path(self._sqlite_path).resolve().as_uri()}?mode=ro"
             self._conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             self._conn.execute(f"PRAGMA busy_timeout={LOOKUP_BUSY_MS}")
+        elif self._url.get_backend_name() == "postgresql":
+            dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
 
     async def close(self) -> None:
-        """Close the look-up connection."""
+        """Close the look-up connection or pool."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     async def find(self, digests: list[str]) -> Principal | None:
         """The owner of the key with one of these digests, if any."""
         if self._conn is not None:
             row = self._conn.execute(_sqlite_sql(len(digests)), digests).fetchone()
+        elif self._pool is not None:
+            async with self._pool.acquire() as conn:
+                row = await conn.fetchrow(_POSTGRES_SQL, digests)
         else:
             async with self._engine.connect() as conn:
                 row = (await conn.execute(_CORE, {"digests": digests})).first()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,10 +13,8 @@ from sqlmodel import SQLModel
 
 from tests import databases
 from tests.helpers import FrozenClock, Trader, fast_passwords
-from webapp import schema
 from webapp.app import create_app
 from webapp.config import Settings
-from webapp.db import make_engine
 from webapp.vault import new_key_line
 
 
@@ -27,23 +24,14 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
-def _upgrade(url: str) -> None:
-    async def build() -> None:
-        engine = make_engine(url)
-        await schema.upgrade(engine)
-        await engine.dispose()
-
-    asyncio.run(build())
-
-
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory) -> Path:
     """An empty database at the newest schema, made once and copied for every test."""
     path = tmp_path_factory.mktemp("template") / "autotrader.db"
     if databases.on_postgres():
-        databases.create_template(_upgrade)
+        databases.ensure_template()
     else:
-        _upgrade(f"sqlite+aiosqlite:///{path}")
+        databases.upgrade(f"sqlite+aiosqlite:///{path}")
     return path
 
 

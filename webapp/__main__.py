@@ -60,6 +60,7 @@ def serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         log_config=None,  # keep the handlers logs.configure() set up (text or JSON)
         proxy_headers=False,  # forwarded headers are ours to judge (AUTOTRADER_TRUSTED_PROXIES)
+        http="webapp.server_protocol:NoDelayHTTPProtocol",
         server_header=False,
     )
     return 0

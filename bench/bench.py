@@ -34,14 +34,19 @@ from tests.live_server import free_port, register_and_get_key  # noqa: E402
 PASSWORD = "correct horse battery staple"  # noqa: S105  (a throwaway account)
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, str, float]:
+def start_server(
+    data_dir: Path, database_url: str = "", workers: int = 1
+) -> tuple[subprocess.Popen, str, float]:
     """Launch the app; returns the process, base URL and seconds to the first 200."""
     port = free_port()
     env = {**os.environ, "AUTOTRADER_COOKIE_SECURE": "false", "PYTHONPATH": str(ROOT)}
+    env["AUTOTRADER_DATABASE_URL"] = database_url
     env.pop("AUTOTRADER_MASTER_KEYS", None)
     started = time.perf_counter()
+    command = [sys.executable, "-m", "webapp", "serve", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), "--workers", str(workers)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "webapp", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        command,
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -153,6 +158,48 @@ def reveal_latencies(base: str, username: str, rounds: int) -> list[float]:
     return found
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server, politely first."""
+    proc.terminate()  # graceful: it finishes queued requests first
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def postgres_workers(seconds: int) -> str:
+    """API-auth req/s with two workers on PostgreSQL ÷ one worker (a throwaway cluster)."""
+    started = subprocess.run(
+        [str(ROOT / "scripts" / "postgres"), "start"], capture_output=True, text=True
+    )
+    if started.returncode != 0:
+        return f"skipped: {started.stderr.strip() or 'no PostgreSQL'}"
+    values = dict(
+        line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines()
+    )
+    admin, pgdir = values["AUTOTRADER_TEST_POSTGRES"], values["PGDIR"]
+    rates = {}
+    try:
+        for workers in (1, 2):
+            name = f"bench_{workers}_{os.getpid()}"
+            host_port = admin.split("@", 1)[1].split("/", 1)[0]
+            host, port = host_port.split(":")
+            subprocess.run(["createdb", "-h", host, "-p", port, "-U", "postgres", name], check=True)
+            url = f"postgresql+asyncpg://postgres@{host_port}/{name}"
+            with tempfile.TemporaryDirectory() as tmp:
+                proc, base, _ = start_server(Path(tmp) / "var", url, workers)
+                try:
+                    key = register_and_get_key(base, "bench", PASSWORD)
+                    report = wrk(f"{base}/api/v1/me", seconds, 20, "-H", f"api-key: {key}")
+                    rates[workers] = requests_per_second(report)
+                finally:
+                    stop(proc)
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "postgres"), "stop", pgdir], check=False)
+    ratio = rates[2] / rates[1]
+    return f"{rates[2]:.0f} req/s ÷ {rates[1]:.0f} req/s = **{ratio:.2f}**"
+
+
 def main() -> None:
     """Run every measurement against one server and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -174,11 +221,8 @@ def main() -> None:
             idle, busy, flood_report = flood(base, args.seconds)
             rss = peak_rss_mb(proc.pid)
         finally:
-            proc.terminate()  # graceful: it finishes the flood's queued sign-ins first
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
+    workers_row = postgres_workers(args.seconds)
     flood_rps = requests_per_second(flood_report)
     cpu = next(
         (
@@ -203,6 +247,7 @@ def main() -> None:
     p50, p99 = statistics.median(reveal), p(reveal, 99)
     print(f"| Reveal | p50 **{p50:.0f} ms**, p99 **{p99:.0f} ms** | reported |")
     print(f"| Start-up | **{startup:.2f} s** to the first 200 on /healthz | ≤ 1.5 s |")
+    print(f"| Two workers (PostgreSQL) | API auth {workers_row} | ≥ 1.6 |")
 
 
 if __name__ == "__main__":

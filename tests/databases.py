@@ -4,6 +4,7 @@ Each test gets a database of its own either way."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import uuid
@@ -29,25 +30,40 @@ def app_url(name: str) -> str:
     return f"postgresql+asyncpg://{user}@{host}:{port}/{name}"
 
 
-def _createdb(name: str, template: str | None = None) -> None:
-    host, port, user = _server()
-    cmd = ["createdb", "-h", host, "-p", port, "-U", user]
-    if template:
-        cmd += ["-T", template]
-    subprocess.run([*cmd, name], check=True, capture_output=True, timeout=60)
-
-
-def create_template(upgrade) -> None:
-    """Make the migrated template every test database is copied from."""
+def _run(*command: str) -> None:
     host, port, user = _server()
     subprocess.run(
-        ["dropdb", "--if-exists", "-h", host, "-p", port, "-U", user, TEMPLATE],
+        [command[0], "-h", host, "-p", port, "-U", user, *command[1:]],
         check=True,
         capture_output=True,
         timeout=60,
     )
-    _createdb(TEMPLATE)
-    upgrade(app_url(TEMPLATE))
+
+
+def upgrade(url: str) -> None:
+    """Bring the database at ``url`` to the newest schema (from outside any event loop)."""
+    from webapp import schema
+    from webapp.db import make_engine
+
+    async def run() -> None:
+        engine = make_engine(url)
+        await schema.upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+_template_ready = False
+
+
+def ensure_template() -> None:
+    """Make, once per run, the migrated template every test database is copied from."""
+    global _template_ready
+    if not _template_ready:
+        _run("dropdb", "--if-exists", TEMPLATE)
+        _run("createdb", TEMPLATE)
+        upgrade(app_url(TEMPLATE))
+        _template_ready = True
 
 
 def fresh_url(template: bool = True) -> str:
@@ -56,5 +72,9 @@ def fresh_url(template: bool = True) -> str:
     if not POSTGRES:
         return ""
     name = "t_" + uuid.uuid4().hex[:20]
-    _createdb(name, TEMPLATE if template else None)
+    if template:
+        ensure_template()
+        _run("createdb", "-T", TEMPLATE, name)
+    else:
+        _run("createdb", name)
     return app_url(name)

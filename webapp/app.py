@@ -151,7 +151,10 @@ def create_app(
         Middleware(RequestGuardMiddleware),
     ]
     routes = [
+        # The API first: route matching is a scan, and API calls are the hot path.
         Route("/healthz", healthz, methods=["GET"]),
+        *api_trading.routes,
+        *api.routes,
         # Only static files are compressed: pages carry secrets next to reflected input,
         # and compressing those invites BREACH-style guessing.
         Mount("/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR)), name="static"),
@@ -161,8 +164,6 @@ def create_app(
         *account_safety.routes,
         *trading_accounts.routes,
         *(extra_routes or []),
-        *api_trading.routes,
-        *api.routes,
     ]
     handlers = {
         LoginRequired: _login_required,

@@ -14,7 +14,6 @@ import re
 import secrets
 
 import pyotp
-import segno
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -48,6 +47,8 @@ def provisioning_uri(secret: str, username: str, issuer: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """The URI as an inline SVG QR code (no inline style, so the CSP allows it)."""
+    import segno  # only set-up pages draw QR codes: keep it off start-up
+
     qr = segno.make(uri, error="m", micro=False)
     return qr.svg_inline(scale=5, border=4, dark="#000", light="#fff", omitsize=False)
 

@@ -65,6 +65,10 @@ async def fill_at_first_revision(settings: Settings, clock: FrozenClock) -> dict
     return {"key": key, "secret": secret}
 
 
+def test_head_constant_matches_the_migration_scripts():
+    assert schema.head() == schema.HEAD
+
+
 async def test_fresh_database_is_created_at_head(app):
     async with app.state.ctx.engine.connect() as conn:
         current = await conn.run_sync(

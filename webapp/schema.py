@@ -1,19 +1,24 @@
-"""The schema is Alembic's: upgrade, and check that a database is at the app's revision."""
+"""The schema is Alembic's: upgrade, and check that a database is at the app's revision.
+
+Start-up only reads ``alembic_version`` and compares it with :data:`HEAD`; Alembic
+itself (a heavy import) loads only when a database must be created or upgraded.
+"""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The newest revision in migrations/versions (a test checks it against Alembic's head).
+HEAD = "0002"
 
 
 class SchemaBehind(RuntimeError):
@@ -21,22 +26,27 @@ class SchemaBehind(RuntimeError):
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     return config
 
 
-@functools.cache
 def head() -> str:
-    """The newest revision this code knows."""
+    """The newest revision the migration scripts define (asks Alembic)."""
+    from alembic.script import ScriptDirectory
+
     revision = ScriptDirectory.from_config(_config()).get_current_head()
     assert revision is not None
     return revision
 
 
 def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _is_empty(connection: Connection) -> bool:
@@ -45,6 +55,7 @@ def _is_empty(connection: Connection) -> bool:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | None, str]:
     """Upgrade the database to ``revision``; returns (before, after)."""
+    from alembic import command
 
     def run(connection: Connection) -> tuple[str | None, str]:
         before = _current(connection)
@@ -58,13 +69,13 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | No
 async def ensure_current(engine: AsyncEngine) -> None:
     """Create a brand-new database; refuse to run on one whose schema is behind."""
     async with engine.connect() as conn:
-        empty = await conn.run_sync(_is_empty)
         current = await conn.run_sync(_current)
+        empty = current is None and await conn.run_sync(_is_empty)
     if empty:
         await upgrade(engine)
         return
-    if current != head():
+    if current != HEAD:
         raise SchemaBehind(
             f"The database schema is at revision {current or 'none'}, this version of the app "
-            f"needs {head()}. Back it up, then run: python -m webapp migrate"
+            f"needs {HEAD}. Back it up, then run: python -m webapp migrate"
         )

@@ -39,6 +39,17 @@ def app_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    """``python -m webapp ARGS --data-dir …`` against this test's database and keys."""
+    return subprocess.run(
+        [sys.executable, "-m", "webapp", *args, "--data-dir", str(settings.data_dir)],
+        capture_output=True,
+        text=True,
+        env=app_env(settings),
+        timeout=60,
+    )
+
+
 async def fill_at_first_revision(settings: Settings, clock: FrozenClock) -> dict:
     """A database at revision 0001 with a user, key, 2FA and a trading account."""
     engine = make_engine(settings.resolved_database_url)
@@ -95,27 +106,13 @@ async def test_app_refuses_a_database_that_is_behind(old_settings, clock):
 
 async def test_serve_refuses_and_says_what_to_run(old_settings, clock):
     await fill_at_first_revision(old_settings, clock)
-    env = app_env(old_settings)
-    run = subprocess.run(
-        [sys.executable, "-m", "webapp", "serve", "--data-dir", str(old_settings.data_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    run = run_cli(old_settings, "serve")
     assert run.returncode == 2 and "python -m webapp migrate" in run.stderr
 
 
 async def test_upgrade_keeps_every_secret_and_key(old_settings, clock):
     filled = await fill_at_first_revision(old_settings, clock)
-    env = app_env(old_settings)
-    run = subprocess.run(
-        [sys.executable, "-m", "webapp", "migrate", "--data-dir", str(old_settings.data_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    run = run_cli(old_settings, "migrate")
     assert run.returncode == 0 and f"to revision {schema.head()}" in run.stdout, run.stderr
     app = create_app(old_settings, clock=clock, passwords=fast_passwords())
     async with app.router.lifespan_context(app), make_client(app) as client:
@@ -140,11 +137,5 @@ async def test_upgrade_keeps_every_secret_and_key(old_settings, clock):
             row = await repo.get_owned(db, 1, 1)
         assert repo.reveal(app.state.ctx.keys, row)["password"] == CREDS["password"]
     assert apikey.is_well_formed(filled["key"])
-    again = subprocess.run(
-        [sys.executable, "-m", "webapp", "migrate", "--data-dir", str(old_settings.data_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    again = run_cli(old_settings, "migrate")
     assert "already at revision" in again.stdout

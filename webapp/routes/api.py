@@ -31,9 +31,11 @@ def ok(result: object, status_code: int = 200) -> JSONResponse:
     return JSONResponse({"status": "ok", "result": result}, status_code=status_code)
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The error envelope."""
-    body = {"status": "error", "message": message}
+def error(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: object
+) -> JSONResponse:
+    """The error envelope (``extra`` adds keys such as ``fields``)."""
+    body = {"status": "error", "message": message, **extra}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from webapp import trading
 from webapp.context import get_ctx
 from webapp.repositories import trading_accounts as repo
-from webapp.routes.api import ApiError, authenticate, ok
+from webapp.routes.api import ApiError, authenticate, error, ok
 from webapp.security import audit
 
 BASE = "/api/v1/trading-accounts"
@@ -31,18 +31,11 @@ async def _json_object(request: Request) -> dict[str, object]:
 
 def _invalid(errors: dict[str, str]) -> JSONResponse:
     message = "Some fields are not valid: " + ", ".join(sorted(errors)) + "."
-    body = {"status": "error", "message": message, "fields": errors}
-    return JSONResponse(body, status_code=422)
+    return error(422, message, fields=errors)
 
 
 def _not_found() -> JSONResponse:
-    return JSONResponse(
-        {
-            "status": "error",
-            "message": "No such trading account. List yours with GET /api/v1/trading-accounts.",
-        },
-        404,
-    )
+    return error(404, "No such trading account. List yours with GET /api/v1/trading-accounts.")
 
 
 async def list_accounts(request: Request) -> Response:

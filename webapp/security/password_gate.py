@@ -5,12 +5,11 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.context import AppContext
+from webapp.forms import MAX_PASSWORD
 from webapp.models import User
 from webapp.repositories import events
 from webapp.security import throttle
 from webapp.security.outcome import OK, Outcome
-
-MAX_PASSWORD_CHARS = 1024
 
 
 async def check(
@@ -40,9 +39,9 @@ async def check(
         return Outcome.fail(429, throttle.wait_message(wait), "password")
     if not password:
         return Outcome.fail(422, "Enter your password.", "password")
-    if len(password) > MAX_PASSWORD_CHARS:
+    if len(password) > MAX_PASSWORD:
         # No account has such a password: refuse the shape, spend no hashing, count nothing.
-        return Outcome.fail(422, "Passwords are at most 1024 characters.", "password")
+        return Outcome.fail(422, f"Passwords are at most {MAX_PASSWORD} characters.", "password")
     stored = user.password_hash if user else None
     if await ctx.passwords.verify(stored, password):
         await throttle.reset(db, account_key)

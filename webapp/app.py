@@ -22,6 +22,7 @@ from webapp import maintenance, schema
 from webapp.access_log import AccessLogMiddleware
 from webapp.config import Settings
 from webapp.context import AppContext, Clock, system_clock
+from webapp.errors import ErrorPageMiddleware
 from webapp.forms import FormError
 from webapp.passwords import Passwords
 from webapp.routes import (
@@ -36,6 +37,7 @@ from webapp.routes import (
 from webapp.security.api_lookup import ApiKeyLookup
 from webapp.security.csrf import RequestGuardMiddleware
 from webapp.security.headers import SecurityHeadersMiddleware
+from webapp.security.policy import Denied
 from webapp.security.proxies import TrustedProxyMiddleware, parse_networks
 from webapp.security.sessions import LoginRequired
 from webapp.templating import STATIC_DIR, render
@@ -43,6 +45,7 @@ from webapp.vault import KeySource
 
 log = logging.getLogger("webapp")
 SESSION_COOKIE = "autotrader_session"
+DENIED = "Confirm it's you first: reload the page and try again."
 
 
 def _is_htmx(request: Request) -> bool:
@@ -89,9 +92,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error_response(request, exc.status_code, message)
 
 
-async def _server_error(request: Request, exc: Exception) -> Response:
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-    return _error_response(request, 500, "Something went wrong on our side. Try again.")
+async def _denied(request: Request, exc: Exception) -> Response:
+    # Reached only if a route forgot its step-up: the service refused to act.
+    assert isinstance(exc, Denied)
+    return _error_response(request, 403, DENIED)
 
 
 async def healthz(request: Request) -> Response:
@@ -140,6 +144,7 @@ def create_app(
         Middleware(TrustedProxyMiddleware, trusted=parse_networks(settings.trusted_proxies)),
         Middleware(AccessLogMiddleware),
         Middleware(SecurityHeadersMiddleware),
+        Middleware(ErrorPageMiddleware),
         Middleware(
             SessionMiddleware,
             secret_key=keys.derive("session-cookie").hex(),
@@ -170,7 +175,7 @@ def create_app(
         FormError: _form_error,
         api.ApiError: _api_error,
         HTTPException: _http_error,
-        Exception: _server_error,
+        Denied: _denied,
     }
     app = Starlette(
         routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=handlers

@@ -76,6 +76,7 @@ class Settings:
     log_format: str = "text"
     event_retention_days: int = 365
     trusted_proxies: str = ""
+    registrations_per_hour: int = 20
 
     @property
     def resolved_database_url(self) -> str:
@@ -102,6 +103,7 @@ class Settings:
             log_format=_choice(env, "AUTOTRADER_LOG_FORMAT", "text", ("text", "json")),
             event_retention_days=_int(env, "AUTOTRADER_EVENT_RETENTION_DAYS", 365),
             trusted_proxies=_proxies(env.get("AUTOTRADER_TRUSTED_PROXIES", "")),
+            registrations_per_hour=_int(env, "AUTOTRADER_REGISTRATIONS_PER_HOUR", 20),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

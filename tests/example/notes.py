@@ -9,12 +9,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from webapp.context import get_ctx
-from webapp.security import audit, sessions
+from webapp.security import audit, policy, sessions
 from webapp.security.guard import Modal, step_up
 from webapp.security.sessions import Auth
 from webapp.templating import add_template_dir, render
 
 BASE = "/settings/notes"
+# What showing the note needs: the password (and the code with Credentials 2FA), fresh
+# within the step-up window, like the API key.
+VIEW_NOTE = policy.register("view note", policy.Rule(policy.Second.CREDENTIALS_2FA))
 add_template_dir(Path(__file__).parent / "templates")
 
 
@@ -30,6 +33,7 @@ async def _reveal_modal(request: Request, auth: Auth) -> Modal:
         intro="Enter your AutoTrader login password to show your note.",
         url=f"{BASE}/reveal",
         target="#note",
+        action=VIEW_NOTE,
         submit="Show note",
     )
 
@@ -38,6 +42,9 @@ async def _reveal_modal(request: Request, auth: Auth) -> Modal:
 async def reveal(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Show the note for the reveal period, after the step-up."""
     ctx = get_ctx(request)
+    policy.require(
+        policy.current(request), auth.user, VIEW_NOTE, ctx.now(), ctx.settings.stepup_seconds
+    )
     async with ctx.db() as db:
         await audit.note(db, request, "note_viewed", auth.user.id)
         await db.commit()

@@ -33,9 +33,9 @@ async def get(session: AsyncSession, record_id: str) -> SessionRecord | None:
     return await session.get(SessionRecord, record_id)
 
 
-def touch(record: SessionRecord, now: float) -> bool:
-    """Move last-seen forward, at most once a minute (fewer writes per request)."""
-    if now - record.last_seen_at < LAST_SEEN_GRANULARITY:
+def touch(record: SessionRecord, now: float, every: float = LAST_SEEN_GRANULARITY) -> bool:
+    """Move last-seen forward, at most once per ``every`` seconds (fewer writes)."""
+    if now - record.last_seen_at < every:
         return False
     record.last_seen_at = now
     return True

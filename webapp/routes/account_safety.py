@@ -8,14 +8,18 @@ from starlette.routing import Route
 
 from webapp import activity, forms
 from webapp.context import get_ctx
-from webapp.repositories import events, users
+from webapp.repositories import events
 from webapp.repositories import sessions as records
-from webapp.security import audit, sessions, stepup
+from webapp.security import policy, sessions
+from webapp.security.policy import Action
 from webapp.security.sessions import Auth
+from webapp.services import account
+from webapp.services.actor import Actor
 from webapp.templating import render
 
 BASE = "/settings/security"
 PAGE_SIZE = 20
+MAX_ID = 2**63 - 1  # ids are 64-bit in both databases; larger ones cannot exist
 
 
 async def activity_context(request: Request, auth: Auth, before: int | None = None) -> dict:
@@ -55,9 +59,9 @@ def password_context(auth: Auth, errors: dict[str, str] | None = None, notice: s
 async def more_activity(request: Request) -> Response:
     """Older events, for "Show more"."""
     auth = await sessions.require(request)
-    try:
-        before = int(request.query_params.get("before", ""))
-    except ValueError:
+    raw = request.query_params.get("before", "")
+    before = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 19 else 0
+    if not 0 < before <= MAX_ID:
         return Response("Reload the page to see your activity.", 400, media_type="text/plain")
     context = await activity_context(request, auth, before)
     return render(request, "partials/activity_rows.html", context)
@@ -68,20 +72,15 @@ async def sign_out_one(request: Request) -> Response:
     auth = await sessions.require(request)
     await forms.read(request)
     target = request.path_params["record_id"]
-    ctx = get_ctx(request)
     if target == auth.record_id:
         await sessions.sign_out(request)
         return Response("", headers={"HX-Redirect": "/login"})
-    async with ctx.db() as db:
-        record = await records.get(db, target)
-        notice = "That session has already ended."
-        if record is not None and record.user_id == auth.user.id and record.revoked_at is None:
-            await records.revoke(db, target, ctx.now())
-            await audit.note(
-                db, request, "session_signed_out", auth.user.id, activity.browser(record.user_agent)
-            )
-            await db.commit()
-            notice = "Signed out. That device must sign in again."
+    ended = await account.sign_out_one(Actor.of(request, auth), target)
+    notice = (
+        "Signed out. That device must sign in again."
+        if ended
+        else "That session has already ended."
+    )
     context = await sessions_context(request, auth, notice)
     return render(request, "partials/sessions.html", context)
 
@@ -90,13 +89,7 @@ async def sign_out_others(request: Request) -> Response:
     """End every session of the user except this one."""
     auth = await sessions.require(request)
     await forms.read(request)
-    ctx = get_ctx(request)
-    async with ctx.db() as db:
-        ended = await records.revoke_all(db, auth.user.id, ctx.now(), keep=auth.record_id)
-        await audit.note(
-            db, request, "other_sessions_signed_out", auth.user.id, f"{ended} sessions"
-        )
-        await db.commit()
+    ended = await account.sign_out_others(Actor.of(request, auth))
     notice = f"Signed out of {ended} other session{'s' if ended != 1 else ''}."
     context = await sessions_context(request, auth, notice)
     return render(request, "partials/sessions.html", context)
@@ -109,24 +102,14 @@ async def change_password(request: Request) -> Response:
     problem = forms.password_problem(form["new_password"], auth.user.username)
     if problem:
         return _password_form(request, auth, {"new_password": problem})
-    with_code = auth.user.totp_secret is not None
-    outcome = await stepup.verify(
-        request, auth.user, form["password"], form["code"], with_code=with_code
+    outcome = await policy.prove(
+        request, auth.user, Action.CHANGE_PASSWORD, form["password"], form["code"]
     )
     if not outcome.ok:
         field = "code" if outcome.field == "code" else "password"
         return _password_form(request, auth, {field: outcome.message}, outcome.status)
-    ctx = get_ctx(request)
-    new_hash = await ctx.passwords.hash(form["new_password"])
-    async with ctx.db() as db:
-        user = await users.by_id(db, auth.user.id)
-        assert user is not None
-        user.password_hash = new_hash
-        user.password_changed_at = ctx.now()
-        db.add(user)
-        ended = await records.revoke_all(db, user.id, ctx.now(), keep=auth.record_id)
-        await audit.note(db, request, "password_changed", user.id, f"{ended} other sessions ended")
-        await db.commit()
+    new_hash = await get_ctx(request).passwords.hash(form["new_password"])
+    await account.change_password(Actor.of(request, auth), new_hash)
     notice = "Password changed. Your other sessions were signed out."
     return render(request, "partials/password.html", password_context(auth, notice=notice))
 

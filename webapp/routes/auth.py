@@ -10,7 +10,7 @@ from webapp import forms
 from webapp.context import get_ctx
 from webapp.models import User
 from webapp.repositories import api_keys, users
-from webapp.security import audit, codes, password_gate, sessions
+from webapp.security import audit, codes, password_gate, sessions, throttle
 from webapp.security.sessions import client_ip, user_agent
 from webapp.templating import render
 
@@ -48,6 +48,10 @@ async def register(request: Request) -> Response:
     if any(errors.values()):
         return _register_error(request, username, errors)
     ctx = get_ctx(request)
+    wait = await _count_registration(request)
+    if wait:
+        errors["username"] = throttle.wait_message(wait)
+        return _register_error(request, username, errors, 429)
     password_hash = await ctx.passwords.hash(form["password"])
     async with ctx.db() as db:
         try:
@@ -62,9 +66,25 @@ async def register(request: Request) -> Response:
     return _home()
 
 
-def _register_error(request: Request, username: str, errors: dict[str, str]) -> Response:
+async def _count_registration(request: Request) -> int:
+    """Count a sign-up from this address before hashing; seconds to wait when over."""
+    ctx = get_ctx(request)
+    policy = throttle.registrations(ctx.settings.registrations_per_hour)
+    async with ctx.db() as db:
+        key = throttle.register_key(client_ip(request))
+        slot = await throttle.reserve(db, key, policy, ctx.now())
+        if isinstance(slot, int):
+            await db.rollback()
+            return slot
+        await db.commit()
+    return 0
+
+
+def _register_error(
+    request: Request, username: str, errors: dict[str, str], status: int = 422
+) -> Response:
     context = {"username": username[:64], "errors": errors}
-    return render(request, "auth/register.html", context, status_code=422)
+    return render(request, "auth/register.html", context, status_code=status)
 
 
 async def login_form(request: Request) -> Response:
@@ -86,24 +106,25 @@ async def login(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db() as db:
         user = await users.by_username(db, username)
-        outcome = await password_gate.check(
-            db,
-            ctx,
-            username,
-            user,
-            form["password"],
-            wrong_message=WRONG_LOGIN,
-            event="signin_failed",
-            ip=client_ip(request),
-            agent=user_agent(request),
-        )
-        if outcome.ok and user and ctx.passwords.needs_rehash(user.password_hash):
-            await users.set_password_hash(db, user, await ctx.passwords.hash(form["password"]))
-        await db.commit()
+    outcome = await password_gate.check(
+        ctx,
+        username,
+        user,
+        form["password"],
+        wrong_message=WRONG_LOGIN,
+        event="signin_failed",
+        ip=client_ip(request),
+        agent=user_agent(request),
+    )
+    if outcome.ok and user and ctx.passwords.needs_rehash(user.password_hash):
+        new_hash = await ctx.passwords.hash(form["password"])
+        async with ctx.db() as db:
+            await users.set_password_hash(db, user, new_hash)
+            await db.commit()
     if not outcome.ok or user is None:
         return _login_error(request, username, outcome.message, outcome.status)
     if user.login_2fa and user.totp_secret:
-        request.session.clear()
+        await sessions.sign_out(request)  # a session this browser still had ends here
         request.session.update({"pending_uid": user.id, "pending_at": ctx.now()})
         return RedirectResponse("/login/code", status_code=303)
     return await _complete_sign_in(request, user, "password")
@@ -139,11 +160,7 @@ async def code_submit(request: Request) -> Response:
     if user is None:
         return _expired(request)
     ctx = get_ctx(request)
-    async with ctx.db() as db:
-        outcome = await codes.check(
-            db, ctx, user, form["code"], client_ip(request), user_agent(request)
-        )
-        await db.commit()
+    outcome = await codes.check(ctx, user, form["code"], client_ip(request), user_agent(request))
     if not outcome.ok:
         context = {"error": outcome.message, "code": form["code"][:64]}
         return render(request, "auth/code.html", context, status_code=outcome.status)

@@ -11,9 +11,12 @@ from webapp.context import get_ctx
 from webapp.repositories import api_keys, two_factor
 from webapp.routes.account_safety import activity_context, password_context, sessions_context
 from webapp.routes.two_factor import section_context
-from webapp.security import audit, sessions
+from webapp.security import sessions
 from webapp.security.guard import Modal, guard, step_up
+from webapp.security.policy import Action
 from webapp.security.sessions import Auth
+from webapp.services import api_key
+from webapp.services.actor import Actor
 from webapp.templating import render
 
 BASE = "/settings/security"
@@ -44,6 +47,7 @@ async def _view_modal(request: Request, auth: Auth) -> Modal:
         intro="Enter your AutoTrader login password to show your API key.",
         url=f"{BASE}/api-key/view",
         target="#api-key",
+        action=Action.VIEW_API_KEY,
         submit="Show key",
     )
 
@@ -55,6 +59,7 @@ async def _regenerate_modal(request: Request, auth: Auth) -> Modal:
         "at once until you give them the new key.",
         url=f"{BASE}/api-key/regenerate",
         target="#api-key",
+        action=Action.REGENERATE_API_KEY,
         submit="Re-generate",
         confirm="I understand that the current key stops working immediately.",
         danger=True,
@@ -74,14 +79,9 @@ async def masked(request: Request) -> Response:
 @step_up(_view_modal)
 async def view(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Reveal the key: at once inside a fresh step-up window, else after the modal."""
-    ctx = get_ctx(request)
-    async with ctx.db() as db:
-        row = await api_keys.get(db, auth.user.id)
-        if row is None:
-            return render(request, "partials/api_key.html", {"masked": ""}, status_code=404)
-        plain = api_keys.reveal(ctx.keys, row)
-        await audit.note(db, request, "api_key_viewed", auth.user.id)
-        await db.commit()
+    plain = await api_key.reveal(Actor.of(request, auth))
+    if plain is None:
+        return render(request, "partials/api_key.html", {"masked": ""}, status_code=404)
     return _revealed(request, plain, "")
 
 
@@ -96,11 +96,7 @@ async def regenerate_form(request: Request) -> Response:
 @step_up(_regenerate_modal)
 async def regenerate(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Replace the key; the old one stops authenticating the moment this commits."""
-    ctx = get_ctx(request)
-    async with ctx.db() as db:
-        plain = await api_keys.issue(db, ctx.keys, auth.user.id, ctx.now())
-        await audit.note(db, request, "api_key_regenerated", auth.user.id)
-        await db.commit()
+    plain, _row = await api_key.regenerate(Actor.of(request, auth))
     notice = "New key created. The old key no longer works: update your programs."
     return _revealed(request, plain, notice)
 

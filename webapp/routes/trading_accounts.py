@@ -10,14 +10,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from webapp import forms, trading
+from webapp import forms
 from webapp.brokers import BROKERS, CREDENTIAL_FIELDS
 from webapp.context import get_ctx
 from webapp.models import TradingAccount
 from webapp.repositories import trading_accounts as repo
-from webapp.security import audit, sessions
+from webapp.security import sessions
 from webapp.security.guard import Modal, guard, step_up
+from webapp.security.policy import Action
 from webapp.security.sessions import Auth
+from webapp.services import trading_accounts as service
+from webapp.services.actor import Actor
 from webapp.templating import render
 from webapp.trading_fields import ALL_FIELDS, PUBLIC_FIELDS
 
@@ -65,17 +68,11 @@ async def create(request: Request) -> Response:
     """Add an account from the form; secrets typed are never sent back."""
     auth = await sessions.require(request)
     data = await forms.read(request, *ALL_FIELDS)
-    ctx = get_ctx(request)
-    async with ctx.db() as db:
-        saved = await trading.create(
-            db, ctx.keys, auth.user.id, data, from_form=True, now=ctx.now()
-        )
-        if saved.account is None:
-            public = {k: data[k][:64] for k in PUBLIC_FIELDS}
-            context = _form_context(public, saved.errors)
-            return render(request, "trading/new.html", context, status_code=422)
-        await audit.note(db, request, "account_added", auth.user.id, saved.account.pseudo_acc_name)
-        await db.commit()
+    saved = await service.create(Actor.of(request, auth), data)
+    if saved.account is None:
+        public = {k: data[k][:64] for k in PUBLIC_FIELDS}
+        context = _form_context(public, saved.errors)
+        return render(request, "trading/new.html", context, status_code=422)
     return RedirectResponse(f"{BASE}?added=1", status_code=303)
 
 
@@ -110,6 +107,7 @@ def _view_modal(account: TradingAccount) -> Modal:
         intro="Enter your AutoTrader login password to show this account's credentials.",
         url=f"{BASE}/{account.id}/view",
         target=f"#acct-{account.id}-creds",
+        action=Action.VIEW_CREDENTIALS,
         submit="Show credentials",
     )
 
@@ -120,6 +118,7 @@ def _edit_modal(account: TradingAccount) -> Modal:
         intro="Enter your AutoTrader login password to change this account.",
         url=f"{BASE}/{account.id}/edit",
         target=f"#acct-{account.id}",
+        action=Action.EDIT_CREDENTIALS,
         submit="Continue",
     )
 
@@ -137,6 +136,7 @@ def _delete_modal(account: TradingAccount) -> Modal:
         intro="The account and its stored credentials are removed for good.",
         url=f"{BASE}/{account.id}/delete",
         target=f"#acct-{account.id}",
+        action=Action.DELETE_CREDENTIALS,
         submit="Delete account",
         confirm="I understand that this cannot be undone.",
         danger=True,
@@ -146,17 +146,13 @@ def _delete_modal(account: TradingAccount) -> Modal:
 @step_up(_modal_for(_view_modal))
 async def view(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Reveal the credentials for the reveal period, after a step-up."""
-    ctx = get_ctx(request)
     account: TradingAccount = request.state.account
-    creds = repo.reveal(ctx.keys, account)
-    async with ctx.db() as db:
-        await audit.note(db, request, "credentials_viewed", auth.user.id, account.pseudo_acc_name)
-        await db.commit()
+    creds = await service.reveal(Actor.of(request, auth), account)
     context = {
         "a": account,
         "creds": creds,
         "labels": CREDENTIAL_FIELDS,
-        "seconds": ctx.settings.reveal_seconds,
+        "seconds": get_ctx(request).settings.reveal_seconds,
     }
     return render(request, "partials/account_credentials.html", context)
 
@@ -182,18 +178,18 @@ async def card(request: Request) -> Response:
 @step_up(_modal_for(_edit_modal))
 async def edit_form(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """After a step-up, the edit form in place of the card (secret fields start empty)."""
-    return _edit_response(request, request.state.account, {}, {})
+    return _edit_response(request, auth, request.state.account, {}, {})
 
 
 def _edit_response(
     request: Request,
+    auth: Auth,
     account: TradingAccount,
     values: dict[str, str],
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Response:
-    ctx = get_ctx(request)
-    stored = set(repo.reveal(ctx.keys, account))  # which secrets exist, never their values
+    stored = service.stored_fields(Actor.of(request, auth), account)
     shown = {k: str(v) for k, v in repo.public_view(account).items()} | values
     context = _form_context(shown, errors) | {"a": account, "stored": stored}
     return render(request, "partials/account_edit.html", context, status_code=status_code)
@@ -202,25 +198,18 @@ def _edit_response(
 @step_up(_modal_for(_save_modal), *ALL_FIELDS)
 async def save(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Save the edit form; blank secret fields keep their current values."""
-    ctx = get_ctx(request)
     data = {k: form[k] for k in ALL_FIELDS}
     account_id = request.state.account.id
-    async with ctx.db() as db:
-        account = await repo.get_owned(db, auth.user.id, account_id)
+    saved = await service.save(Actor.of(request, auth), account_id, data)
+    if saved is None:
+        return _missing(request)
+    if saved.account is None:
+        account = await _owned(request, auth)
         if account is None:
             return _missing(request)
-        saved = await trading.update(db, ctx.keys, account, data, from_form=True, now=ctx.now())
-        if saved.account is None:
-            await db.rollback()  # a refused nickname may have left the row half-changed
-            account = await repo.get_owned(db, auth.user.id, account_id)
-            assert account is not None
-            values = {k: data[k][:64] for k in PUBLIC_FIELDS}
-            return _edit_response(request, account, values, saved.errors, 422)
-        changed = ", ".join(k for k in ALL_FIELDS if data[k].strip()) or "nothing"
-        detail = f"{account.pseudo_acc_name}: {changed}"
-        await audit.note(db, request, "credentials_edited", auth.user.id, detail)
-        await db.commit()
-    context = {"a": account, "brokers": BROKERS, "notice": "Saved."}
+        values = {k: data[k][:64] for k in PUBLIC_FIELDS}
+        return _edit_response(request, auth, account, values, saved.errors, 422)
+    context = {"a": saved.account, "brokers": BROKERS, "notice": "Saved."}
     return render(request, "partials/account_card.html", context)
 
 
@@ -238,13 +227,7 @@ async def delete_form(request: Request) -> Response:
 @step_up(_modal_for(_delete_modal))
 async def delete(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Delete after a step-up and a confirmation; the card disappears."""
-    ctx = get_ctx(request)
-    async with ctx.db() as db:
-        owned = await repo.get_owned(db, auth.user.id, request.state.account.id)
-        if owned is not None:
-            await repo.delete(db, owned)
-            await audit.note(db, request, "account_deleted", auth.user.id, owned.pseudo_acc_name)
-            await db.commit()
+    await service.delete(Actor.of(request, auth), request.state.account.id)
     return Response("", media_type="text/html")
 
 

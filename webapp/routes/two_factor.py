@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -12,12 +11,13 @@ from starlette.routing import Route
 
 from webapp import forms, totp
 from webapp.context import get_ctx
-from webapp.models import User
-from webapp.repositories import sessions as records
-from webapp.repositories import two_factor, users
-from webapp.security import audit, codes, sessions, stepup
+from webapp.repositories import two_factor
+from webapp.security import policy, sessions
 from webapp.security.guard import FIELDS, Modal, done, guard
-from webapp.security.sessions import Auth, client_ip, user_agent
+from webapp.security.policy import Action, Factor
+from webapp.security.sessions import Auth
+from webapp.services import two_factor as service
+from webapp.services.actor import Actor
 from webapp.templating import render
 
 BASE = "/settings/security/2fa"
@@ -47,7 +47,7 @@ def section_context(
         "setup": setup,
         "left": left,
         "codes": codes,
-        "ask_password": not stepup.is_fresh(request),
+        "ask_password": Factor.PASSWORD in policy.missing(request, user, Action.ENROL_2FA),
         "error": error,
         "code": code,
         "issuer": ctx.settings.issuer,
@@ -72,96 +72,51 @@ async def setup(request: Request) -> Response:
     """Start (or resume) set-up: a pending secret, shown as a QR code and as text."""
     auth = await sessions.require(request)
     await forms.read(request)
-    ctx = get_ctx(request)
-    async with ctx.db() as db:
-        user = await users.by_id(db, auth.user.id)
-        assert user is not None
-        if user.totp_secret is None:
-            two_factor.start(ctx.keys, user, ctx.now())
-            db.add(user)
-            await db.commit()
-        return await _section(request, Auth(user, auth.record_id), db)
+    user = await service.start(Actor.of(request, auth))
+    return await _render(request, Auth(user, auth.record_id))
 
 
 async def cancel(request: Request) -> Response:
     """Abandon a pending set-up."""
     auth = await sessions.require(request)
     await forms.read(request)
-    ctx = get_ctx(request)
-    async with ctx.db() as db:
-        user = await users.by_id(db, auth.user.id)
-        assert user is not None
-        two_factor.cancel(user)
-        db.add(user)
-        await db.commit()
-        return await _section(request, Auth(user, auth.record_id), db)
+    user = await service.cancel(Actor.of(request, auth))
+    return await _render(request, Auth(user, auth.record_id))
 
 
 async def confirm(request: Request) -> Response:
-    """Enrol: the password (unless the window is fresh) and a code from the new secret."""
+    """Enrol: the password (unless a proof is fresh) and a code from the new secret."""
     auth = await sessions.require(request)
     form = await forms.read(request, "code", "password")
-    ctx = get_ctx(request)
-    if not stepup.is_fresh(request):
-        outcome = await stepup.verify(request, auth.user, form["password"], None, with_code=False)
+    typed = {"code": form["code"][:32]}
+    if auth.user.totp_secret is None and policy.missing(request, auth.user, Action.ENROL_2FA):
+        outcome = await policy.prove(request, auth.user, Action.ENROL_2FA, form["password"], "")
         if not outcome.ok:
-            return await _confirm_error(request, auth, outcome.message, form, outcome.status)
-    async with ctx.db() as db:
-        user = await users.by_id(db, auth.user.id)
-        assert user is not None
-        here = Auth(user, auth.record_id)
-        secret = two_factor.pending_secret(ctx.keys, user, ctx.now())
-        if secret is None or user.totp_secret is not None:
-            return await _section(request, here, db, 409, error="Set-up expired. Start again.")
-        outcome = await codes.check(
-            db, ctx, user, form["code"], client_ip(request), user_agent(request), pending=secret
-        )
-        if not outcome.ok:
-            await db.commit()  # keep the failure count
-            return await _section(
-                request, here, db, outcome.status, error=outcome.message, code=form["code"][:32]
-            )
-        new_codes = await two_factor.confirm(db, ctx.keys, user, secret, user.totp_last_step or 0)
-        await records.revoke_all(db, user.id, ctx.now(), keep=auth.record_id)
-        await audit.note(db, request, "2fa_enrolled", user.id)
-        await db.commit()
-        return await _section(request, here, db, codes=new_codes)
+            return await _render(request, auth, outcome.status, error=outcome.message, **typed)
+    result = await service.confirm(Actor.of(request, auth), form["code"])
+    here = Auth(result.user, auth.record_id)
+    if not result.outcome.ok:
+        status, message = result.outcome.status, result.outcome.message
+        return await _render(request, here, status, error=message, **typed)
+    return await _render(request, here, codes=result.codes)
 
 
-async def _confirm_error(
-    request: Request, auth: Auth, message: str, form: dict[str, str], status: int
+async def _render(
+    request: Request, auth: Auth, status_code: int = 200, **extra: object
 ) -> Response:
     async with get_ctx(request).db() as db:
-        return await _section(request, auth, db, status, error=message, code=form["code"][:32])
+        return await _section(request, auth, db, status_code, **extra)
 
 
 @dataclass(frozen=True)
 class Change:
-    """One guarded 2FA change: what the modal says and what it does."""
+    """What the dialog of one 2FA change says (the change itself is a service)."""
 
     title: str
     intro: str
     submit: str
-    event: str
-    apply: Callable[[AsyncSession, Request, User], Awaitable[list[str] | None]]
     confirm: str = ""
     danger: bool = False
-
-
-def _switch(attr: str, value: bool) -> Callable[..., Awaitable[None]]:
-    async def apply(db: AsyncSession, request: Request, user: User) -> None:
-        setattr(user, attr, value)
-        db.add(user)
-
-    return apply
-
-
-async def _recovery(db: AsyncSession, request: Request, user: User) -> list[str]:
-    return await two_factor.new_recovery_codes(db, get_ctx(request).keys, user)
-
-
-async def _remove(db: AsyncSession, request: Request, user: User) -> None:
-    await two_factor.remove(db, user)
 
 
 _ASK = "Enter your password and a current 6-digit code (or a recovery code)."
@@ -170,46 +125,34 @@ CHANGES = {
         "Turn on Login 2FA",
         f"Sign-in will ask for a code after your password. {_ASK}",
         "Turn on",
-        "login_2fa_on",
-        _switch("login_2fa", True),
     ),
     "login-off": Change(
         "Turn off Login 2FA",
         f"Sign-in will no longer ask for a code. {_ASK}",
         "Turn off",
-        "login_2fa_off",
-        _switch("login_2fa", False),
         danger=True,
     ),
     "credentials-on": Change(
         "Turn on Credentials 2FA",
         f"Viewing or editing credentials will ask for a code. {_ASK}",
         "Turn on",
-        "credentials_2fa_on",
-        _switch("credentials_2fa", True),
     ),
     "credentials-off": Change(
         "Turn off Credentials 2FA",
         f"Viewing or editing credentials will only ask for your password. {_ASK}",
         "Turn off",
-        "credentials_2fa_off",
-        _switch("credentials_2fa", False),
         danger=True,
     ),
     "recovery-codes": Change(
         "New recovery codes",
         f"Your current recovery codes stop working. {_ASK}",
         "Generate new codes",
-        "recovery_codes_regenerated",
-        _recovery,
         confirm="I understand that my current recovery codes stop working.",
     ),
     "remove": Change(
         "Remove two-factor authentication",
         f"Your account will be protected by your password alone. {_ASK}",
         "Remove 2FA",
-        "2fa_removed",
-        _remove,
         confirm="I understand that my authenticator app and recovery codes stop working.",
         danger=True,
     ),
@@ -224,8 +167,8 @@ def _modal(action: str) -> Modal:
         url=f"{BASE}/{action}",
         target="#twofactor",
         submit=change.submit,
+        action=Action.CHANGE_2FA,
         confirm=change.confirm,
-        always_ask=True,
         danger=change.danger,
     )
 
@@ -237,7 +180,7 @@ async def change_form(request: Request) -> Response:
     if action not in CHANGES or auth.user.totp_secret is None:
         return await _not_possible(request, auth, action)
     blocked = await guard(request, auth, _modal(action), {})
-    assert blocked is not None  # always_ask: the modal is always shown first
+    assert blocked is not None  # CHANGE_2FA needs a proof in this very request
     return blocked
 
 
@@ -251,16 +194,11 @@ async def change(request: Request) -> Response:
     blocked = await guard(request, auth, _modal(action), form)
     if blocked is not None:
         return blocked
-    ctx = get_ctx(request)
-    spec = CHANGES[action]
-    async with ctx.db() as db:
-        user = await users.by_id(db, auth.user.id)
-        assert user is not None
-        shown = await spec.apply(db, request, user)
-        ended = await records.revoke_all(db, user.id, ctx.now(), keep=auth.record_id)
-        await audit.note(db, request, spec.event, user.id, detail=f"{ended} other sessions ended")
-        await db.commit()
-        return done(await _section(request, Auth(user, auth.record_id), db, codes=shown))
+    try:
+        user, shown = await service.change(Actor.of(request, auth), action)
+    except service.NotEnrolled:
+        return await _not_possible(request, auth, action)
+    return done(await _render(request, Auth(user, auth.record_id), codes=shown))
 
 
 async def _not_possible(request: Request, auth: Auth, action: str) -> Response:

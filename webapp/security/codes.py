@@ -33,7 +33,6 @@ def recovery_key(ctx: AppContext, user: User) -> bytes:
 
 
 async def check(
-    db: AsyncSession,
     ctx: AppContext,
     user: User,
     raw: str,
@@ -42,37 +41,50 @@ async def check(
     *,
     pending: str | None = None,
 ) -> Outcome:
-    """Accept a current, unused code for ``user``; count and lock on failures.
+    """Accept a current, unused code for ``user``; count first, then check, then settle.
 
-    With ``pending`` (a secret being set up) only a TOTP code for it is accepted.
+    With ``pending`` (a secret being set up) only a TOTP code for it is accepted. The
+    attempt is counted in its own committed transaction before the check (see
+    :func:`throttle.reserve`); an accepted code is claimed atomically, so it works once.
     """
     now = ctx.now()
     key = throttle.code_key(user.id)
-    wait = await throttle.retry_after(db, key, now)
-    if wait:
-        return Outcome.fail(429, throttle.wait_message(wait), "code")
     parsed = totp.parse_code(raw)
-    if parsed is None:
-        return Outcome.fail(422, totp.CODE_SHAPE_MESSAGE, "code")
+    async with ctx.db() as db:
+        if parsed is None or (pending is not None and parsed[0] != "totp"):
+            # A malformed code costs no check and is not counted; a lock still shows.
+            wait = await throttle.retry_after(db, key, now)
+            if wait:
+                return Outcome.fail(429, throttle.wait_message(wait), "code")
+            if parsed is None:
+                return Outcome.fail(422, totp.CODE_SHAPE_MESSAGE, "code")
+            return Outcome.fail(422, "Enter the 6-digit code your authenticator app shows.", "code")
+        slot = await throttle.reserve(db, key, throttle.CODE, now)
+        if isinstance(slot, int):
+            await db.rollback()
+            return Outcome.fail(429, throttle.wait_message(slot), "code")
+        await db.commit()
     kind, code = parsed
-    if pending is not None and kind != "totp":
-        return Outcome.fail(422, "Enter the 6-digit code your authenticator app shows.", "code")
-    if kind == "totp":
-        secret = pending if pending is not None else _secret_or_none(ctx, user)
-        outcome = await _check_totp(db, user, secret, code, now)
-    else:
-        outcome = await _check_recovery(db, ctx, user, code, now)
     who = {"user_id": user.id, "ip": ip, "user_agent": agent}
-    if outcome.ok:
-        await throttle.reset(db, key)
-        if kind == "recovery":
-            await events.record(db, "recovery_code_used", now, **who)
-        return outcome
-    replay = outcome.message == REPLAY_MESSAGE
-    await events.record(db, "code_replay_refused" if replay else "code_failed", now, **who)
-    lock = await throttle.record_failure(db, key, throttle.CODE, now)
+    async with ctx.db() as db:
+        if kind == "totp":
+            secret = pending if pending is not None else _secret_or_none(ctx, user)
+            outcome = await _check_totp(db, user, secret, code, now)
+        else:
+            outcome = await _check_recovery(db, ctx, user, code, now)
+        if outcome.ok:
+            await throttle.succeeded(db, slot, reset_all=True)
+            if kind == "recovery":
+                await events.record(db, "recovery_code_used", now, **who)
+            await db.commit()
+            return outcome
+        replay = outcome.message == REPLAY_MESSAGE
+        await events.record(db, "code_replay_refused" if replay else "code_failed", now, **who)
+        lock = await throttle.failed(db, slot, now)
+        if lock:
+            await events.record(db, "code_locked", now, **who)
+        await db.commit()
     if lock:
-        await events.record(db, "code_locked", now, **who)
         return Outcome.fail(429, throttle.wait_message(lock), "code")
     return outcome
 

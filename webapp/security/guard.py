@@ -1,10 +1,14 @@
-"""The step-up guard every sensitive screen shares (API key, 2FA, credentials).
+"""The step-up dialog every sensitive screen shares (API key, 2FA, credentials).
+
+What an action needs is not decided here: :mod:`webapp.security.policy` says which
+factors and how fresh, and records the proofs. This module only shows the dialog
+asking for what is missing and submits it to the policy.
 
 Most routes use the decorator :func:`step_up`: it signs the user in (or redirects),
-reads the form, shows the step-up modal until the password (and code) pass or the
-window is fresh, then calls the handler and closes the modal. Routes that need more
-control call :func:`guard` themselves: ``None`` means "go ahead"; anything else is the
-modal to send back (htmx swaps it into ``#modal-root``).
+reads the form, shows the step-up modal until the policy is satisfied, then calls the
+handler and closes the modal. Routes that need more control call :func:`guard`
+themselves: ``None`` means "go ahead"; anything else is the modal to send back (htmx
+swaps it into ``#modal-root``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from webapp import forms
-from webapp.security import sessions, stepup
+from webapp.security import policy, sessions
+from webapp.security.policy import Factor
 from webapp.security.sessions import Auth
 from webapp.templating import render
 
@@ -33,9 +38,9 @@ class Modal:
     intro: str
     url: str
     target: str
+    action: str  # a policy.Action, or a name an extension registered
     submit: str = "Continue"
     confirm: str = ""  # label of a required confirmation checkbox, if any
-    always_ask: bool = False  # password and code every time, whatever the window
     danger: bool = False
     include: str = ""  # a form whose fields travel with the modal's (edit forms)
     ask_password: bool = True
@@ -44,12 +49,6 @@ class Modal:
     error_field: str = ""
     code: str = ""
     confirmed: bool = False  # keep the box ticked when the password or code was wrong
-
-
-def _needs_code(modal: Modal, auth: Auth) -> bool:
-    if modal.always_ask:
-        return auth.user.totp_secret is not None
-    return stepup.needs_code(auth.user)
 
 
 def show(request: Request, modal: Modal, status_code: int = 200) -> Response:
@@ -69,20 +68,19 @@ async def guard(
 ) -> Response | None:
     """None when the action may go ahead; otherwise the modal to show."""
     submitted = form.get("step") == "verify"
-    window = not modal.always_ask and stepup.is_fresh(request)
-    modal = replace(
-        modal, ask_password=not window, ask_code=not window and _needs_code(modal, auth)
-    )
+    short = policy.missing(request, auth.user, modal.action)
+    asks = policy.needed(auth.user, modal.action) if short else frozenset()
+    modal = replace(modal, ask_password=Factor.PASSWORD in asks, ask_code=Factor.SECOND in asks)
     if not submitted:
-        if window and not modal.confirm:
+        if not short and not modal.confirm:
             return None
         return show(request, modal)
     if modal.confirm and form.get("confirm") != "yes":
         return show(request, replace(modal, error=CONFIRM_MISSING, error_field="confirm"), 422)
-    if window:
+    if not short:
         return None
-    outcome = await stepup.verify(
-        request, auth.user, form.get("password", ""), form.get("code", ""), with_code=modal.ask_code
+    outcome = await policy.prove(
+        request, auth.user, modal.action, form.get("password", ""), form.get("code", "")
     )
     if outcome.ok:
         return None

@@ -62,11 +62,15 @@ def csrf_token(request: Request) -> str:
 
 
 async def sign_in(request: Request, user: User) -> None:
-    """Start a fresh session for ``user`` (a new id: no fixation)."""
+    """Start a fresh session for ``user`` (a new id: no fixation); end the old one."""
     ctx = get_ctx(request)
     sid = secrets.token_urlsafe(32)
     now = ctx.now()
+    previous = request.session.get("sid")
     async with ctx.db() as db:
+        if isinstance(previous, str):
+            # Signing in again from a signed-in browser must not leave its old session live.
+            await records.revoke(db, record_id_for(previous), now)
         await records.create(
             db, record_id_for(sid), user.id, now, client_ip(request), user_agent(request)
         )
@@ -124,7 +128,10 @@ async def _load(request: Request) -> Auth | None:
         if user is None:
             request.session.clear()
             return None
-        if records.touch(record, now):
+        # Writing last-seen at most every minute saves writes, but a short idle timeout
+        # needs finer steps or active users would time out.
+        every = min(records.LAST_SEEN_GRANULARITY, ctx.settings.idle_timeout_seconds / 4)
+        if records.touch(record, now, every):
             db.add(record)
             await db.commit()
         return Auth(user=user, record_id=record.id)

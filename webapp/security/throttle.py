@@ -50,7 +50,13 @@ ADDRESS = Policy(
     threshold=100, base_seconds=900, cap_seconds=900, window_seconds=900, fixed_window=True
 )
 
-_BUMP = text(
+# How long a lock set by an attempt still being checked lasts if that attempt never
+# settles (its worker died mid-check); a settled failure replaces it with the real lock.
+HOLD_SECONDS = 60.0
+
+# Count the attempt first, and only while unlocked: the WHERE makes a locked key
+# return no row, atomically, so concurrent attempts cannot slip past a lock.
+_RESERVE = text(
     """
     INSERT INTO throttles (key, failures, window_start, locked_until)
     VALUES (:key, 1, :now, 0)
@@ -59,9 +65,44 @@ _BUMP = text(
                       ELSE throttles.failures + 1 END,
       window_start = CASE WHEN throttles.window_start < :stale THEN :now
                           ELSE throttles.window_start END
+    WHERE throttles.locked_until <= :now
     RETURNING failures, window_start
     """
 )
+_SET_LOCK = text("UPDATE throttles SET locked_until = :until WHERE key = :key")
+_GIVE_BACK = text(
+    """
+    UPDATE throttles SET failures = failures - 1,
+      locked_until = CASE WHEN failures - 1 < :threshold THEN 0 ELSE locked_until END
+    WHERE key = :key AND failures > 0
+    """
+)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One counted attempt: its key, its policy and its place in the count."""
+
+    key: str
+    policy: Policy
+    failures: int
+    window_start: float
+
+
+def registrations(per_hour: int) -> Policy:
+    """Sign-ups per client address: each costs an argon2id hash, so an hourly budget."""
+    return Policy(
+        threshold=per_hour,
+        base_seconds=3600,
+        cap_seconds=3600,
+        window_seconds=3600,
+        fixed_window=True,
+    )
+
+
+def register_key(ip: str) -> str:
+    """Throttle key for sign-ups from one client address."""
+    return f"reg:{ip[:64]}"
 
 
 def password_key(username: str) -> str:
@@ -87,20 +128,54 @@ async def retry_after(session: AsyncSession, key: str, now: float) -> int:
     return max(1, math.ceil(row.locked_until - now))
 
 
-async def record_failure(session: AsyncSession, key: str, policy: Policy, now: float) -> int:
-    """Count one failure; lock when the policy says so. Returns the lock in seconds."""
-    result = await session.exec(
-        _BUMP, params={"key": key, "now": now, "stale": now - policy.window_seconds}
-    )
-    failures, window_start = result.one()
-    until = policy.locked_until(failures, now, window_start)
+async def reserve(session: AsyncSession, key: str, policy: Policy, now: float) -> Slot | int:
+    """Count an attempt before checking it; the seconds to wait instead when locked.
+
+    The attempt that reaches the threshold locks the key at once (for
+    :data:`HOLD_SECONDS`, until it settles), so attempts running beside it are refused
+    unchecked: N concurrent attempts check at most ``threshold`` values. The caller
+    commits before the expensive check, so other workers see the count.
+    """
+    params = {"key": key, "now": now, "stale": now - policy.window_seconds}
+    row = (await session.exec(_RESERVE, params=params)).first()
+    if row is None:
+        return max(1, await retry_after(session, key, now))
+    failures, window_start = row
+    slot = Slot(key, policy, failures, window_start)
+    if failures >= policy.threshold:
+        hold = max(now + HOLD_SECONDS, policy.locked_until(failures, now, window_start))
+        await session.exec(_SET_LOCK, params={"until": hold, "key": key})
+    return slot
+
+
+async def failed(session: AsyncSession, slot: Slot, now: float) -> int:
+    """Settle a reserved attempt that failed; returns the lock in seconds (0 for none)."""
+    until = slot.policy.locked_until(slot.failures, now, slot.window_start)
     if not until:
         return 0
-    await session.exec(
-        text("UPDATE throttles SET locked_until = :until WHERE key = :key"),
-        params={"until": until, "key": key},
-    )
-    return math.ceil(until - now)
+    await session.exec(_SET_LOCK, params={"until": until, "key": slot.key})
+    return max(1, math.ceil(until - now))
+
+
+async def succeeded(session: AsyncSession, slot: Slot, *, reset_all: bool) -> None:
+    """Settle a reserved attempt that passed: forget the key, or give its slot back."""
+    if reset_all:
+        await reset(session, slot.key)
+    else:
+        params = {"key": slot.key, "threshold": slot.policy.threshold}
+        await session.exec(_GIVE_BACK, params=params)
+        await session.exec(
+            text("DELETE FROM throttles WHERE key = :key AND failures <= 0"),
+            params={"key": slot.key},
+        )
+
+
+async def record_failure(session: AsyncSession, key: str, policy: Policy, now: float) -> int:
+    """Count one failure outright (no check behind it); returns the lock in seconds."""
+    slot = await reserve(session, key, policy, now)
+    if isinstance(slot, int):
+        return slot
+    return await failed(session, slot, now)
 
 
 async def reset(session: AsyncSession, key: str) -> None:

@@ -34,7 +34,7 @@ def generate() -> str:
 
 def is_well_formed(key: str) -> bool:
     """Shape and checksum hold: a mistyped key is refused without a database query."""
-    if not _SHAPE.match(key):
+    if not _SHAPE.fullmatch(key):
         return False
     body, check = key[len(PREFIX) : -_CHECK_LEN], key[-_CHECK_LEN:]
     return secrets.compare_digest(_checksum(body), check)

@@ -14,7 +14,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from webapp import db as database
@@ -82,8 +82,27 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return api.error(exc.status, exc.message, exc.headers)
 
 
+def _slash_redirect(request: Request) -> Response | None:
+    """A relative redirect to the same path with or without its trailing slash.
+
+    Starlette's own builds an absolute URL from the Host header; a relative one
+    reflects nothing. ``//`` at the start would make it another site's address.
+    """
+    path = request.url.path
+    other = path[:-1] if path.endswith("/") else path + "/"
+    if not other or other.startswith("//") or request.method not in ("GET", "HEAD"):
+        return None
+    scope = {**request.scope, "path": other}
+    if not any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+        return None
+    query = request.url.query
+    return RedirectResponse(other + (f"?{query}" if query else ""), status_code=307)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and (redirect := _slash_redirect(request)) is not None:
+        return redirect
     messages = {
         404: "This page does not exist. Check the address, or go to the start page.",
         405: "That action is not allowed here. Reload the page and try again.",
@@ -180,6 +199,7 @@ def create_app(
     app = Starlette(
         routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=handlers
     )
+    app.router.redirect_slashes = False  # see _slash_redirect
     app.state.ctx = ctx
     return app
 

@@ -11,7 +11,8 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_FIELDS = 50
 
 USERNAME_RULE = "Usernames are 3 to 64 characters: letters a–z, digits, dots, underscores, hyphens."
-_USERNAME = re.compile(r"^[a-z0-9._-]{3,64}$")
+_USERNAME = re.compile(r"[a-z0-9._-]{3,64}")
+_NOT_TEXT = re.compile(r"[\ud800-\udfff\x00]")  # lone surrogates and NUL: never text
 MIN_PASSWORD, MAX_PASSWORD = 12, 1024
 
 
@@ -43,6 +44,8 @@ async def read(request: Request, *names: str) -> dict[str, str]:
         value = found[0] if found else ""
         if isinstance(value, UploadFile):
             raise FormError(400, f"The field “{name}” must be text, not a file.")
+        if _NOT_TEXT.search(value):
+            raise FormError(400, f"The field “{name}” contains characters that are not text.")
         values[name] = value
     return values
 
@@ -54,7 +57,7 @@ def normalize_username(raw: str) -> str:
 
 def username_problem(username: str) -> str:
     """Why ``username`` (already normalized) is not acceptable, or ""."""
-    return "" if _USERNAME.match(username) else USERNAME_RULE
+    return "" if _USERNAME.fullmatch(username) else USERNAME_RULE
 
 
 def password_problem(password: str, username: str) -> str:

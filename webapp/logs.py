@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+QUIET = ("sqlalchemy", "aiosqlite", "asyncpg", "alembic", "multipart", "python_multipart")
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,3 +40,7 @@ def configure(level: str, fmt: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Even at debug level: SQL and driver chatter carry hashes, digests, ciphertexts
+    # and session ids as parameters, so those loggers stay at warnings.
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -7,6 +7,7 @@ import logging
 
 from webapp.context import AppContext
 from webapp.repositories import events
+from webapp.security import throttle
 
 log = logging.getLogger("webapp.maintenance")
 PRUNE_EVERY_SECONDS = 6 * 3600
@@ -17,6 +18,8 @@ async def prune_events(ctx: AppContext) -> int:
     cutoff = ctx.now() - ctx.settings.event_retention_days * 86400
     async with ctx.db() as db:
         removed = await events.prune(db, cutoff)
+        # Throttle rows hold typed usernames (real or not): they go once they expire.
+        await throttle.prune(db, ctx.now())
         await db.commit()
     if removed:
         log.info(

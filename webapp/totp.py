@@ -56,10 +56,10 @@ def qr_svg(uri: str) -> str:
 def parse_code(raw: str) -> tuple[str, str] | None:
     """``("totp", digits)`` or ``("recovery", code)``; None for any other shape."""
     cleaned = re.sub(r"\s+", "", raw or "")
-    if _TOTP_SHAPE.match(cleaned):
+    if _TOTP_SHAPE.fullmatch(cleaned):
         return "totp", cleaned
     lowered = cleaned.lower()
-    if _RECOVERY_SHAPE.match(lowered):
+    if _RECOVERY_SHAPE.fullmatch(lowered):
         return "recovery", lowered.replace("-", "")
     return None
 

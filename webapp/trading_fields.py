@@ -24,6 +24,8 @@ _LOGIN_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _BASE32 = re.compile(r"^[A-Z2-7]{16,128}$")
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,256}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Lone surrogates cannot be encoded, stored or shown: refuse them as text.
+_NOT_TEXT = re.compile(r"[\ud800-\udfff]")
 
 
 def _text(max_len: int, what: str) -> Callable[[str], tuple[str, str]]:
@@ -40,14 +42,15 @@ def _text(max_len: int, what: str) -> Callable[[str], tuple[str, str]]:
 def _pattern(regex: re.Pattern[str], message: str, strip: bool = True):
     def check(value: str) -> tuple[str, str]:
         value = value.strip() if strip else value
-        return value, "" if regex.match(value) else message
+        # fullmatch: with match and "$", a trailing newline would slip through.
+        return value, "" if regex.fullmatch(value) else message
 
     return check
 
 
 def _totp_key(value: str) -> tuple[str, str]:
     cleaned = re.sub(r"[\s-]", "", value).upper().rstrip("=")
-    if _BASE32.match(cleaned):
+    if _BASE32.fullmatch(cleaned):
         return cleaned, ""
     return cleaned, (
         "TOTP key must be valid base32: letters A–Z and digits 2–7, 16 to 128 characters."
@@ -103,6 +106,9 @@ def check_fields(data: Mapping[str, object], *, blank_means_absent: bool) -> Che
             continue
         if not isinstance(raw, str):
             checked.errors[name] = f"{LABELS[name]} must be text."
+            continue
+        if _NOT_TEXT.search(raw):
+            checked.errors[name] = f"{LABELS[name]} contains characters that are not valid text."
             continue
         if raw.strip() == "":
             if not blank_means_absent:

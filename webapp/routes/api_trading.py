@@ -22,7 +22,9 @@ async def _json_object(request: Request) -> dict[str, object]:
         raise ApiError(415, "Send a JSON body with Content-Type: application/json.")
     try:
         body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON, bad UTF-8 and integers too long to convert;
+        # RecursionError, nesting deeper than any account could need.
         raise ApiError(400, "The body is not valid JSON.") from exc
     if not isinstance(body, dict):
         raise ApiError(422, "The body must be a JSON object.")

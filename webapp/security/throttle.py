@@ -183,6 +183,16 @@ async def reset(session: AsyncSession, key: str) -> None:
     await session.exec(text("DELETE FROM throttles WHERE key = :key"), params={"key": key})
 
 
+async def prune(session: AsyncSession, now: float) -> int:
+    """Drop counters past every policy's window and not locked (typed usernames too)."""
+    longest = max(p.window_seconds for p in (PASSWORD, CODE, ADDRESS))
+    result = await session.exec(
+        text("DELETE FROM throttles WHERE locked_until <= :now AND window_start < :stale"),
+        params={"now": now, "stale": now - max(longest, 3600)},
+    )
+    return result.rowcount or 0
+
+
 def wait_message(seconds: int) -> str:
     """The words for a lock: what happened and when to try again."""
     if seconds >= 120:

@@ -263,3 +263,11 @@ async def test_expired_throttle_rows_are_pruned(app, client, clock):
 
 async def test_revealed_key_format_is_unchanged(trader: Trader):
     assert key_in((await trader.view_key()).text) == await trader.reveal_key()
+
+
+def test_readme_states_the_policy_table():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for action, needs, fresh in policy.table():
+        assert f"| {action} | {needs} | {fresh} |" in readme, action

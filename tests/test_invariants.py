@@ -269,5 +269,8 @@ def test_readme_states_the_policy_table():
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    built_in = {a.value for a in Action}  # extensions (tests/example) register more
     for action, needs, fresh in policy.table():
+        if action not in built_in:
+            continue
         assert f"| {action} | {needs} | {fresh} |" in readme, action

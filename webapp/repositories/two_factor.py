@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -81,3 +81,35 @@ async def remove(db: AsyncSession, user: User) -> None:
     cancel(user)
     await db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     db.add(user)
+
+
+async def claim_step(db: AsyncSession, user_id: int, step: int) -> bool:
+    """Store ``step`` as the last accepted one if it is newer; atomic across workers."""
+    result = await db.exec(
+        text(
+            "UPDATE users SET totp_last_step = :step WHERE id = :id "
+            "AND (totp_last_step IS NULL OR totp_last_step < :step)"
+        ),
+        params={"step": step, "id": user_id},
+    )
+    return result.rowcount == 1
+
+
+async def unused_recovery_codes(db: AsyncSession, user_id: int) -> list[RecoveryCode]:
+    """The user's recovery codes not used yet."""
+    result = await db.exec(
+        select(RecoveryCode).where(
+            RecoveryCode.user_id == user_id, col(RecoveryCode.used_at).is_(None)
+        )
+    )
+    return list(result.all())
+
+
+async def claim_recovery_code(db: AsyncSession, code_id: int | None, now: float) -> bool:
+    """Mark one recovery code used, unless another request already did (it works once)."""
+    claimed = await db.exec(
+        update(RecoveryCode)
+        .where(col(RecoveryCode.id) == code_id, col(RecoveryCode.used_at).is_(None))
+        .values(used_at=now)
+    )
+    return claimed.rowcount == 1

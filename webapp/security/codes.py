@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hmac
 
-from sqlalchemy import text, update
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import totp
 from webapp.context import AppContext
-from webapp.models import RecoveryCode, User
-from webapp.repositories import events
+from webapp.models import User
+from webapp.repositories import events, two_factor
 from webapp.security import throttle
 from webapp.security.outcome import OK, Outcome
 from webapp.vault import aad
@@ -101,22 +99,10 @@ async def _check_totp(
     step = totp.matching_step(secret, code, now)
     if step is None:
         return Outcome.fail(422, WRONG_MESSAGE, "code")
-    if not await claim_step(db, user.id, step):
+    if not await two_factor.claim_step(db, user.id, step):
         return Outcome.fail(422, REPLAY_MESSAGE, "code")
     user.totp_last_step = step
     return OK
-
-
-async def claim_step(db: AsyncSession, user_id: int, step: int) -> bool:
-    """Store ``step`` as the last accepted one if it is newer; atomic across workers."""
-    result = await db.exec(
-        text(
-            "UPDATE users SET totp_last_step = :step WHERE id = :id "
-            "AND (totp_last_step IS NULL OR totp_last_step < :step)"
-        ),
-        params={"step": step, "id": user_id},
-    )
-    return result.rowcount == 1
 
 
 async def _check_recovery(
@@ -125,23 +111,13 @@ async def _check_recovery(
     if user.recovery_key is None:
         return Outcome.fail(422, WRONG_MESSAGE, "code")
     digest = totp.recovery_digest(recovery_key(ctx, user), code)
-    result = await db.exec(
-        select(RecoveryCode).where(
-            RecoveryCode.user_id == user.id, col(RecoveryCode.used_at).is_(None)
-        )
-    )
     match = None
-    for row in result.all():
+    for row in await two_factor.unused_recovery_codes(db, user.id):
         # Compare every unused code in constant time; do not stop at the first match.
         if hmac.compare_digest(row.digest, digest):
             match = row
     if match is None:
         return Outcome.fail(422, WRONG_MESSAGE, "code")
-    claimed = await db.exec(
-        update(RecoveryCode)
-        .where(col(RecoveryCode.id) == match.id, col(RecoveryCode.used_at).is_(None))
-        .values(used_at=now)
-    )
-    if claimed.rowcount != 1:
+    if not await two_factor.claim_recovery_code(db, match.id, now):
         return Outcome.fail(422, REPLAY_MESSAGE, "code")
     return OK

@@ -1,7 +1,7 @@
 """Failure counters and exponential locks, kept in the database for every worker.
 
-Increments are single ``INSERT … ON CONFLICT … RETURNING`` statements, so two workers
-counting at once cannot lose a failure (SQLite 3.35+ and PostgreSQL both run them).
+An attempt is counted *before* it is checked (:func:`reserve`), then settled as
+failed or succeeded; the statements are in :mod:`webapp.repositories.throttles`.
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.models import Throttle
+from webapp.repositories import throttles as counters
 
 
 @dataclass(frozen=True)
@@ -53,30 +52,6 @@ ADDRESS = Policy(
 # How long a lock set by an attempt still being checked lasts if that attempt never
 # settles (its worker died mid-check); a settled failure replaces it with the real lock.
 HOLD_SECONDS = 60.0
-
-# Count the attempt first, and only while unlocked: the WHERE makes a locked key
-# return no row, atomically, so concurrent attempts cannot slip past a lock.
-_RESERVE = text(
-    """
-    INSERT INTO throttles (key, failures, window_start, locked_until)
-    VALUES (:key, 1, :now, 0)
-    ON CONFLICT (key) DO UPDATE SET
-      failures = CASE WHEN throttles.window_start < :stale THEN 1
-                      ELSE throttles.failures + 1 END,
-      window_start = CASE WHEN throttles.window_start < :stale THEN :now
-                          ELSE throttles.window_start END
-    WHERE throttles.locked_until <= :now
-    RETURNING failures, window_start
-    """
-)
-_SET_LOCK = text("UPDATE throttles SET locked_until = :until WHERE key = :key")
-_GIVE_BACK = text(
-    """
-    UPDATE throttles SET failures = failures - 1,
-      locked_until = CASE WHEN failures - 1 < :threshold THEN 0 ELSE locked_until END
-    WHERE key = :key AND failures > 0
-    """
-)
 
 
 @dataclass(frozen=True)
@@ -122,7 +97,7 @@ def address_key(ip: str) -> str:
 
 async def retry_after(session: AsyncSession, key: str, now: float) -> int:
     """Whole seconds until ``key`` is unlocked; 0 when it is not locked."""
-    row = await session.get(Throttle, key)
+    row = await counters.get(session, key)
     if row is None or row.locked_until <= now:
         return 0
     return max(1, math.ceil(row.locked_until - now))
@@ -136,15 +111,14 @@ async def reserve(session: AsyncSession, key: str, policy: Policy, now: float) -
     unchecked: N concurrent attempts check at most ``threshold`` values. The caller
     commits before the expensive check, so other workers see the count.
     """
-    params = {"key": key, "now": now, "stale": now - policy.window_seconds}
-    row = (await session.exec(_RESERVE, params=params)).first()
-    if row is None:
+    counted = await counters.count_unless_locked(session, key, now, now - policy.window_seconds)
+    if counted is None:
         return max(1, await retry_after(session, key, now))
-    failures, window_start = row
+    failures, window_start = counted
     slot = Slot(key, policy, failures, window_start)
     if failures >= policy.threshold:
         hold = max(now + HOLD_SECONDS, policy.locked_until(failures, now, window_start))
-        await session.exec(_SET_LOCK, params={"until": hold, "key": key})
+        await counters.lock(session, key, hold)
     return slot
 
 
@@ -153,21 +127,16 @@ async def failed(session: AsyncSession, slot: Slot, now: float) -> int:
     until = slot.policy.locked_until(slot.failures, now, slot.window_start)
     if not until:
         return 0
-    await session.exec(_SET_LOCK, params={"until": until, "key": slot.key})
+    await counters.lock(session, slot.key, until)
     return max(1, math.ceil(until - now))
 
 
 async def succeeded(session: AsyncSession, slot: Slot, *, reset_all: bool) -> None:
     """Settle a reserved attempt that passed: forget the key, or give its slot back."""
     if reset_all:
-        await reset(session, slot.key)
+        await counters.delete(session, slot.key)
     else:
-        params = {"key": slot.key, "threshold": slot.policy.threshold}
-        await session.exec(_GIVE_BACK, params=params)
-        await session.exec(
-            text("DELETE FROM throttles WHERE key = :key AND failures <= 0"),
-            params={"key": slot.key},
-        )
+        await counters.give_back(session, slot.key, slot.policy.threshold)
 
 
 async def record_failure(session: AsyncSession, key: str, policy: Policy, now: float) -> int:
@@ -180,17 +149,13 @@ async def record_failure(session: AsyncSession, key: str, policy: Policy, now: f
 
 async def reset(session: AsyncSession, key: str) -> None:
     """Forget the failures behind ``key`` (after a success)."""
-    await session.exec(text("DELETE FROM throttles WHERE key = :key"), params={"key": key})
+    await counters.delete(session, key)
 
 
 async def prune(session: AsyncSession, now: float) -> int:
     """Drop counters past every policy's window and not locked (typed usernames too)."""
     longest = max(p.window_seconds for p in (PASSWORD, CODE, ADDRESS))
-    result = await session.exec(
-        text("DELETE FROM throttles WHERE locked_until <= :now AND window_start < :stale"),
-        params={"now": now, "stale": now - max(longest, 3600)},
-    )
-    return result.rowcount or 0
+    return await counters.prune(session, now, now - max(longest, 3600))
 
 
 def wait_message(seconds: int) -> str:

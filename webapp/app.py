@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from webapp import db as database
-from webapp import maintenance, schema
+from webapp import faults, keyring_check, maintenance, schema
 from webapp.access_log import AccessLogMiddleware
 from webapp.config import Settings
 from webapp.context import AppContext, Clock, system_clock
@@ -39,7 +39,6 @@ from webapp.security.headers import SecurityHeadersMiddleware
 from webapp.security.proxies import TrustedProxyMiddleware, parse_networks
 from webapp.security.sessions import LoginRequired
 from webapp.templating import STATIC_DIR, render
-from webapp.vault import KeySource
 
 log = logging.getLogger("webapp")
 SESSION_COOKIE = "autotrader_session"
@@ -94,11 +93,6 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return _error_response(request, 500, "Something went wrong on our side. Try again.")
 
 
-async def healthz(request: Request) -> Response:
-    """Liveness: answers without touching secrets or the database."""
-    return PlainTextResponse("ok")
-
-
 def create_app(
     settings: Settings | None = None,
     clock: Clock = system_clock,
@@ -111,7 +105,7 @@ def create_app(
     cheaper argon2id profile; ``extra_routes`` adds pages (see docs/extending.md).
     """
     settings = settings or Settings.from_env()
-    key_source = KeySource(settings.master_keys, settings.data_dir)
+    key_source = keyring_check.proven_source(settings)  # refuses keys that cannot open the data
     keys = key_source.ring()
     engine = database.make_engine(settings.resolved_database_url)
     ctx = AppContext(
@@ -140,6 +134,7 @@ def create_app(
         Middleware(TrustedProxyMiddleware, trusted=parse_networks(settings.trusted_proxies)),
         Middleware(AccessLogMiddleware),
         Middleware(SecurityHeadersMiddleware),
+        Middleware(faults.KeepAliveOnError),
         Middleware(
             SessionMiddleware,
             secret_key=keys.derive("session-cookie").hex(),
@@ -152,7 +147,7 @@ def create_app(
     ]
     routes = [
         # The API first: route matching is a scan, and API calls are the hot path.
-        Route("/healthz", healthz, methods=["GET"]),
+        Route("/healthz", faults.healthz, methods=["GET"]),
         *api_trading.routes,
         *api.routes,
         # Only static files are compressed: pages carry secrets next to reflected input,
@@ -170,6 +165,7 @@ def create_app(
         FormError: _form_error,
         api.ApiError: _api_error,
         HTTPException: _http_error,
+        **faults.HANDLERS,
         Exception: _server_error,
     }
     app = Starlette(

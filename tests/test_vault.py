@@ -68,7 +68,7 @@ def test_bad_key_specs_are_refused(spec):
 
 
 def test_key_file_created_private_and_reused(tmp_path):
-    first = load_key_ring("", tmp_path)
+    first = load_key_ring("", tmp_path, create=True)
     path = tmp_path / KEY_FILE_NAME
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     second = load_key_ring("", tmp_path)
@@ -77,7 +77,7 @@ def test_key_file_created_private_and_reused(tmp_path):
 
 
 def test_key_file_readable_by_others_is_refused(tmp_path):
-    load_key_ring("", tmp_path)
+    load_key_ring("", tmp_path, create=True)
     (tmp_path / KEY_FILE_NAME).chmod(0o644)
     with pytest.raises(ValueError, match="chmod 600"):
         load_key_ring("", tmp_path)

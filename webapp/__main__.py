@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from webapp import logs
 from webapp.config import ConfigError, Settings
-from webapp.schema import SchemaBehind
+from webapp.schema import SchemaBehind, SchemaNewer
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -20,15 +21,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-async def _check_schema(settings: Settings) -> None:
-    from webapp import db as database
-    from webapp import schema
+def _prove_keys(settings: Settings, *, create: bool = False, check_schema: bool = True) -> None:
+    """Refuse to go on unless the key ring opens the data (see webapp/keyring_check.py)."""
+    from webapp import keyring_check
 
-    engine = database.make_engine(settings.resolved_database_url)
-    try:
-        await schema.ensure_current(engine)
-    finally:
-        await engine.dispose()
+    source = asyncio.run(
+        keyring_check.preflight(settings, create=create, check_schema=check_schema)
+    )
+    keyring_check.remember(settings, source)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -36,12 +36,13 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from webapp.app import create_app
-    from webapp.vault import load_key_ring
 
     settings = _settings(args)
     logs.configure(settings.log_level, settings.log_format)
-    asyncio.run(_check_schema(settings))  # refuse early, with a message, if behind
-    load_key_ring(settings.master_keys, settings.data_dir)  # made once, before any worker
+    # Refuse early, with a sentence: a schema this app cannot use, or keys that cannot
+    # open the data. A new key is made here (once, before any worker) only for an
+    # empty database.
+    _prove_keys(settings, create=True)
     workers = args.workers or 1
     if workers > 1:
         # Each worker process builds its own app from the environment: hand it the flags.
@@ -79,7 +80,9 @@ def rotate_keys(args: argparse.Namespace) -> int:
     """Move every secret to a new master key (see webapp/rotation.py)."""
     from webapp.rotation import rotate
 
-    report = asyncio.run(rotate(_settings(args), remove_unused=args.remove_old))
+    settings = _settings(args)
+    _prove_keys(settings)  # never re-encrypt with a ring that cannot open the data
+    report = asyncio.run(rotate(settings, remove_unused=args.remove_old))
     print(report.summary())
     if args.remove_old and report.unused_keys:
         print(f"Removed {', '.join(sorted(report.unused_keys))} from the key file.")
@@ -93,8 +96,11 @@ def migrate(args: argparse.Namespace) -> int:
     from webapp import db as database
     from webapp import schema
 
+    settings = _settings(args)
+    _prove_keys(settings, check_schema=False)
+
     async def run() -> tuple[str | None, str]:
-        engine = database.make_engine(_settings(args).resolved_database_url)
+        engine = database.make_engine(settings.resolved_database_url)
         try:
             return await schema.upgrade(engine)
         finally:
@@ -111,8 +117,12 @@ def migrate(args: argparse.Namespace) -> int:
 def backup(args: argparse.Namespace) -> int:
     """Write a consistent copy of the SQLite database."""
     from webapp.backup import backup as run_backup
+    from webapp.backup import check_source
 
-    print(run_backup(_settings(args), Path(args.path)))
+    settings = _settings(args)
+    check_source(settings)
+    _prove_keys(settings, check_schema=False)
+    print(run_backup(settings, Path(args.path)))
     return 0
 
 
@@ -159,9 +169,32 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ValueError, SchemaBehind) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        print(f"error: {_sentence(args.command, exc)}", file=sys.stderr)
+        if os.environ.get("AUTOTRADER_LOG_LEVEL", "").strip().lower() == "debug":
+            traceback.print_exc()
         return 2
+
+
+def _sentence(command: str, exc: Exception) -> str:
+    """One sentence saying what went wrong and what to do (no traceback, no SQL)."""
+    from webapp import faults
+    from webapp.vault import VaultError
+
+    if isinstance(exc, ConfigError | ValueError | SchemaBehind | SchemaNewer):
+        return str(exc)
+    if isinstance(exc, VaultError):
+        return (
+            "a stored secret does not open with the master keys given: put back the key "
+            "file (or AUTOTRADER_MASTER_KEYS) that belongs to this database"
+        )
+    reason = faults.storage_fault(exc)
+    if reason:
+        return f"{reason}: {faults.advice(reason)}, then run {command} again"
+    return (
+        f"{command} stopped on an unexpected {type(exc).__name__}: run it again with "
+        "AUTOTRADER_LOG_LEVEL=debug to see the details"
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from webapp import db as database
-from webapp import maintenance, schema
+from webapp import faults, keyring_check, maintenance, schema
 from webapp.access_log import AccessLogMiddleware
 from webapp.config import Settings
 from webapp.context import AppContext, Clock, system_clock
@@ -41,7 +41,6 @@ from webapp.security.policy import Denied
 from webapp.security.proxies import TrustedProxyMiddleware, parse_networks
 from webapp.security.sessions import LoginRequired
 from webapp.templating import STATIC_DIR, render
-from webapp.vault import KeySource
 
 log = logging.getLogger("webapp")
 SESSION_COOKIE = "autotrader_session"
@@ -117,11 +116,6 @@ async def _denied(request: Request, exc: Exception) -> Response:
     return _error_response(request, 403, DENIED)
 
 
-async def healthz(request: Request) -> Response:
-    """Liveness: answers without touching secrets or the database."""
-    return PlainTextResponse("ok")
-
-
 def create_app(
     settings: Settings | None = None,
     clock: Clock = system_clock,
@@ -134,7 +128,7 @@ def create_app(
     cheaper argon2id profile; ``extra_routes`` adds pages (see docs/extending.md).
     """
     settings = settings or Settings.from_env()
-    key_source = KeySource(settings.master_keys, settings.data_dir)
+    key_source = keyring_check.proven_source(settings)  # refuses keys that cannot open the data
     keys = key_source.ring()
     engine = database.make_engine(settings.resolved_database_url)
     ctx = AppContext(
@@ -176,7 +170,7 @@ def create_app(
     ]
     routes = [
         # The API first: route matching is a scan, and API calls are the hot path.
-        Route("/healthz", healthz, methods=["GET"]),
+        Route("/healthz", faults.healthz, methods=["GET"]),
         *api_trading.routes,
         *api.routes,
         # Only static files are compressed: pages carry secrets next to reflected input,
@@ -195,6 +189,7 @@ def create_app(
         api.ApiError: _api_error,
         HTTPException: _http_error,
         Denied: _denied,
+        **faults.HANDLERS,
     }
     app = Starlette(
         routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=handlers

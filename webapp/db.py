@@ -1,38 +1,77 @@
-"""Engine and session factory (the schema belongs to Alembic: webapp/schema.py)."""
+"""Engine and session factory (the schema belongs to Alembic: webapp/schema.py).
+
+On SQLite a transaction takes the write lock with its first write (``BEGIN IMMEDIATE``)
+and reads before that run in autocommit, each seeing the newest commit — as PostgreSQL's
+READ COMMITTED does. A deferred transaction that read first and then writes fails at
+once with "database is locked" when another connection committed in between (SQLite
+cannot upgrade a stale read snapshot, and the busy timeout does not apply); taking the
+lock up front makes a burst of writers queue for up to the request budget instead.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-BUSY_TIMEOUT_MS = 5000
+# How long one request may reasonably take; a writer waits at most this long for the lock.
+REQUEST_BUDGET_SECONDS = 10
+BUSY_TIMEOUT_MS = REQUEST_BUDGET_SECONDS * 1000
+# Statements that change the database: the first one in a transaction takes the lock.
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT")
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    # WAL lets readers run beside a writer; the busy timeout makes a second
-    # worker wait for the write lock instead of failing at once.
+    # WAL lets readers run beside a writer; the busy timeout makes a writer wait for
+    # the write lock instead of failing at once.
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # The driver must not open transactions by itself: _begin_on_first_write does.
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+
+
+def _begin_on_first_write(conn: Connection, cursor: object, statement: str, *_args: object) -> None:
+    if statement.lstrip()[:9].upper().startswith(_WRITES):
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:  # type: ignore[union-attr]
+            dbapi = conn.connection.dbapi_connection
+            begin = dbapi.cursor()  # type: ignore[union-attr]
+            begin.execute("BEGIN IMMEDIATE")
+            begin.close()
+
+
+def private_database_files(database: Path) -> None:
+    """Create the SQLite file 0600 (its WAL and SHM inherit the mode) and tighten
+    existing ones, whatever the folder's mode or the umask."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite files get WAL mode and a busy timeout."""
+    """An async engine; SQLite files get WAL mode, a busy timeout and immediate writes."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_database_files(Path(parsed.database))
         engine = create_async_engine(
             url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "before_cursor_execute", _begin_on_first_write)
         return engine
     # hide_parameters: hashes, digests, ciphertexts and session ids never reach a log
     # line or an error message, whatever the log level.

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from webapp import db as database
-from webapp import schema
+from webapp import keyring_check, schema
 from webapp.config import Settings
 from webapp.context import system_clock
 from webapp.repositories import events, two_factor, users
 from webapp.repositories import sessions as records
-from webapp.vault import load_key_ring
 
 
 async def disable_two_factor(settings: Settings, username: str) -> str:
     """Remove a user's 2FA and end all their sessions; returns what was done."""
-    load_key_ring(settings.master_keys, settings.data_dir)  # fail early on a bad key setup
+    await keyring_check.preflight(settings, create=False)  # keys must open the data
     engine = database.make_engine(settings.resolved_database_url)
     try:
         await schema.ensure_current(engine)

@@ -25,6 +25,17 @@ class SchemaBehind(RuntimeError):
     """The database is older than this version of the app."""
 
 
+class SchemaNewer(RuntimeError):
+    """The database was made by a newer version of the app."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(
+            f"The database schema is at revision {current}, which this version of the app "
+            "does not know: this database is newer than this version of the app — upgrade "
+            "the app (or restore a backup made with this version)"
+        )
+
+
 def _config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
 
@@ -49,6 +60,17 @@ def _current(connection: Connection) -> str | None:
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def is_known(revision: str) -> bool:
+    """Whether the migration scripts define ``revision`` (asks Alembic)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def _is_empty(connection: Connection) -> bool:
     return not inspect(connection).get_table_names()
 
@@ -59,6 +81,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | No
 
     def run(connection: Connection) -> tuple[str | None, str]:
         before = _current(connection)
+        if before is not None and not is_known(before):
+            raise SchemaNewer(before)  # never "upgrade" a schema this app cannot read
         command.upgrade(_config(connection), revision)
         return before, _current(connection) or ""
 
@@ -75,6 +99,8 @@ async def ensure_current(engine: AsyncEngine) -> None:
         await upgrade(engine)
         return
     if current != HEAD:
+        if current is not None and not is_known(current):
+            raise SchemaNewer(current)
         raise SchemaBehind(
             f"The database schema is at revision {current or 'none'}, this version of the app "
             f"needs {HEAD}. Back it up, then run: python -m webapp migrate"

@@ -12,6 +12,7 @@ import binascii
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_FILE_NAME = "master.key"
+log = logging.getLogger("webapp.vault")
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
@@ -161,23 +163,29 @@ class KeyRing:
         return f"autotrader/v1|{kid}|{associated}".encode()
 
 
-def load_key_ring(spec: str, data_dir: Path) -> KeyRing:
-    """The ring from ``AUTOTRADER_MASTER_KEYS``, else from (or new in) the key file."""
-    return KeySource(spec, data_dir).ring()
+def load_key_ring(spec: str, data_dir: Path, *, create: bool = False) -> KeyRing:
+    """The ring from ``AUTOTRADER_MASTER_KEYS``, else from the key file (made if
+    ``create``: only webapp/keyring_check.py decides that, for an empty database)."""
+    return KeySource(spec, data_dir, create=create).ring()
 
 
 class KeySource:
     """Where the ring comes from. A key file is re-read when it changes, so a running
-    app picks up the key that ``rotate-keys`` added without a restart."""
+    app picks up the key that ``rotate-keys`` added without a restart.
 
-    def __init__(self, spec: str, data_dir: Path) -> None:
+    A missing key file is an error unless ``create`` (a brand-new install). Once loaded,
+    a key file that goes missing, turns unreadable or gives a key id other bytes leaves
+    the loaded ring in use: ``problem`` says why, and one error line is logged."""
+
+    def __init__(self, spec: str, data_dir: Path, *, create: bool = False) -> None:
         self.from_env = bool(spec.strip())
         self.path = data_dir / KEY_FILE_NAME
         self._stamp: tuple[int, int] | None = None
+        self.problem: str | None = None
         if self.from_env:
             self._ring = KeyRing.parse(spec)
         else:
-            if not self.path.exists():
+            if create and not self.path.exists():
                 with contextlib.suppress(FileExistsError):  # another worker made it first
                     _create_key_file(self.path)
             self._ring = self._read()
@@ -185,10 +193,30 @@ class KeySource:
     def ring(self) -> KeyRing:
         """The current ring (one stat() call to notice a changed key file)."""
         if not self.from_env:
-            found = self.path.stat()
-            if (found.st_mtime_ns, found.st_size) != self._stamp:
-                self._ring = self._read()
+            try:
+                found = self.path.stat()
+                if (found.st_mtime_ns, found.st_size) != self._stamp:
+                    self._stamp = (found.st_mtime_ns, found.st_size)  # judge each version once
+                    self._ring = self._same_keys(self._read())
+                self._report(None)
+            except (OSError, ValueError) as exc:
+                self._report(_why(self.path, exc))
         return self._ring
+
+    def _same_keys(self, new: KeyRing) -> KeyRing:
+        # A key id never changes its bytes: a different file must not fork the data.
+        for kid in set(new.key_ids) & set(self._ring.key_ids):
+            if not hmac.compare_digest(new._keys[kid], self._ring._keys[kid]):
+                raise ValueError(f"{self.path} now holds a different key {kid!r}")
+        return new
+
+    def _report(self, problem: str | None) -> None:
+        if problem != self.problem:
+            if problem:
+                log.error("key file: %s; serving with the keys loaded before", problem)
+            else:
+                log.info("key file %s is readable again", self.path)
+        self.problem = problem
 
     def _read(self) -> KeyRing:
         found = self.path.stat()
@@ -224,11 +252,24 @@ def _write_private(path: Path, text: str) -> None:
     """Replace ``path`` atomically with a 0600 file: a crash leaves old or new, never half."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written copy behind
+        raise
+
+
+def _why(path: Path, exc: Exception) -> str:
+    """One phrase for what is wrong with the key file."""
+    if isinstance(exc, FileNotFoundError):
+        return f"{path} is missing"
+    if isinstance(exc, OSError):
+        return f"{path} cannot be read ({exc.strerror or type(exc).__name__})"
+    return str(exc)
 
 
 def _create_key_file(path: Path) -> None:

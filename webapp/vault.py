@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -77,6 +78,10 @@ class KeyRing:
                 raise ValueError(f"master key {kid!r} is not valid base64") from exc
             if len(raw) != 32:
                 raise ValueError(f"master key {kid!r} must be 32 bytes (AES-256)")
+            if kid in keys:
+                # Silently keeping one of two keys with one id would make every value
+                # sealed under the other unreadable: refuse, say which.
+                raise ValueError(f"master key id {kid!r} appears twice; give each key its own id")
             keys[kid] = raw
             last = kid
         if not keys:
@@ -221,14 +226,32 @@ class KeySource:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Replace ``path`` atomically with a 0600 file: a crash leaves old or new, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Replace ``path`` atomically with a 0600 file: a crash leaves old or new, never half.
+
+    The temporary file has a unique name (two writers never share one) and is removed
+    if anything fails before the rename.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp made it 0600
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename is durable only once the directory entry is on disk.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _create_key_file(path: Path) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Row,
     Table,
     and_,
+    bindparam,
     column,
     event,
     func,
@@ -48,7 +49,8 @@ from webapp.rotation_lock import rotation_lock
 from webapp.sealed_columns import ALL, CIPHERTEXT_PREFIX, SealedColumn
 from webapp.vault import KeyRing, KeySource, VaultError
 
-BATCH_ROWS = 200  # one batch: a few milliseconds of SQLite's write lock
+BATCH_ROWS = 500  # one batch: a few milliseconds of SQLite's write lock
+MIN_PAUSE = 0.01  # seconds the write lock stays free between batches (SQLite)
 MAX_PASSES = 20  # rows that keep changing under an old key: an app with a stale ring
 CHECKPOINT_TRIES = 100  # × 0.1 s waiting for readers to let go of the WAL
 
@@ -103,7 +105,8 @@ def _stale(sealed: SealedColumn, ring: KeyRing):
     return and_(value.is_not(None), func.substr(value, 1, len(prefix)) != prefix)
 
 
-def _resealed(ring: KeyRing, sealed: SealedColumn, row: Row) -> dict[str, str]:
+def _resealed(ring: KeyRing, sealed: SealedColumn, row: Row) -> dict[str, object]:
+    """Bind parameters for the compare-and-set UPDATE of one row read."""
     data = row._mapping
     bound = sealed.bound_to(*(data[c] for c in sealed.bound_ids))
     try:
@@ -113,10 +116,39 @@ def _resealed(ring: KeyRing, sealed: SealedColumn, row: Row) -> dict[str, str]:
             f"{sealed.name} of row {data[sealed.primary_key]} cannot be decrypted with "
             f"the keys in the ring ({exc}); rows moved so far are safe"
         ) from exc
-    values = {sealed.column: ring.encrypt(plain, bound)}
+    params = {"b_pk": data[sealed.primary_key], "b_old": data[sealed.column]}
+    params["b_new"] = ring.encrypt(plain, bound)
     if sealed.digest:
-        values[sealed.digest[0]] = ring.digest(sealed.digest[1], plain.decode("utf-8"))
-    return values
+        params["b_digest"] = ring.digest(sealed.digest[1], plain.decode("utf-8"))
+    return params
+
+
+def _compare_and_set(t: Table, sealed: SealedColumn):
+    """UPDATE one row to its new ciphertext (and digest) only if it still holds the old."""
+    pk, value = t.c[sealed.primary_key], t.c[sealed.column]
+    values = {sealed.column: bindparam("b_new")}
+    if sealed.digest:
+        values[sealed.digest[0]] = bindparam("b_digest")
+    unchanged = and_(pk == bindparam("b_pk"), value == bindparam("b_old"))
+    return update(t).where(unchanged).values(values)
+
+
+async def _write_batch(
+    engine: AsyncEngine, statement, changes: list[dict], on_row: Callable[[], None] | None
+) -> int:
+    """One short transaction; returns how many rows it changed."""
+    async with engine.begin() as conn:
+        if on_row:
+            for _ in changes:
+                on_row()
+        if conn.dialect.name == "sqlite":
+            # One executemany: the write lock is held for the UPDATEs alone, and
+            # SQLite reports the total of rows changed.
+            return (await conn.execute(statement, changes)).rowcount
+        moved = 0
+        for params in changes:  # asyncpg's executemany reports no row counts
+            moved += (await conn.execute(statement, params)).rowcount
+        return moved
 
 
 async def _move_column(
@@ -124,7 +156,8 @@ async def _move_column(
 ) -> int:
     """Move every row of one column to the active key; returns how many were written."""
     t = _table(sealed)
-    pk, value = t.c[sealed.primary_key], t.c[sealed.column]
+    pk = t.c[sealed.primary_key]
+    statement = _compare_and_set(t, sealed)
     moved = 0
     for _ in range(MAX_PASSES):
         found, last = 0, None
@@ -139,15 +172,13 @@ async def _move_column(
             found += len(rows)
             last = rows[-1]._mapping[sealed.primary_key]
             # Encrypt before the transaction starts: the write lock covers only UPDATEs.
-            changes = [(row._mapping, _resealed(ring, sealed, row)) for row in rows]
-            async with engine.begin() as conn:
-                for read, values in changes:
-                    # Only if still what was read: a newer write by the app is never undone.
-                    unchanged = and_(pk == read[sealed.primary_key], value == read[sealed.column])
-                    result = await conn.execute(update(t).where(unchanged).values(**values))
-                    moved += result.rowcount
-                    if on_row:
-                        on_row()
+            changes = [_resealed(ring, sealed, row) for row in rows]
+            started = time.monotonic()
+            moved += await _write_batch(engine, statement, changes, on_row)
+            if engine.dialect.name == "sqlite":
+                # SQLite has one write lock and waiting writers poll for it: leave it
+                # free at least as long as a batch held it, so the app's writes get in.
+                await asyncio.sleep(max(time.monotonic() - started, MIN_PAUSE))
         if not found:
             return moved
     raise RotationError(

@@ -78,16 +78,17 @@ def disable_2fa(args: argparse.Namespace) -> int:
 
 def rotate_keys(args: argparse.Namespace) -> int:
     """Move every secret to a new master key (see webapp/rotation.py)."""
-    from webapp.rotation import rotate
+    from webapp.rotation import RotationError, rotate
+    from webapp.rotation_lock import RotationBusy
 
     settings = _settings(args)
     _prove_keys(settings)  # never re-encrypt with a ring that cannot open the data
-    report = asyncio.run(rotate(settings, remove_unused=args.remove_old))
+    try:
+        report = asyncio.run(rotate(settings, remove_unused=args.remove_old))
+    except (RotationBusy, RotationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(report.summary())
-    if args.remove_old and report.unused_keys:
-        print(f"Removed {', '.join(sorted(report.unused_keys))} from the key file.")
-    elif report.unused_keys:
-        print("Run again with --remove-old to drop them from the key file.")
     return 0
 
 
@@ -144,14 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
     off.set_defaults(func=disable_2fa)
     rot = sub.add_parser(
         "rotate-keys",
-        help="add a master key and re-encrypt every secret with it, in one transaction",
+        help="add a master key and re-encrypt every secret with it, beside the running app",
         description="With a key file: adds a new key (unless a rotation is unfinished) and "
-        "re-encrypts every secret and look-up digest. With AUTOTRADER_MASTER_KEYS: add the "
-        "new key last in the variable first; this re-encrypts everything under it.",
+        "re-encrypts every secret and look-up digest in small batches that never undo a "
+        "write the app makes meanwhile. With AUTOTRADER_MASTER_KEYS: add the new key last "
+        "in the variable first; this re-encrypts everything under it.",
     )
     rot.add_argument("--data-dir", help="folder for the database and key file (default ./var)")
     rot.add_argument(
-        "--remove-old", action="store_true", help="then drop keys no secret uses from the file"
+        "--remove-old",
+        action="store_true",
+        help="add no key: finish moving to the active key, wipe freed old ciphertexts "
+        "(SQLite: VACUUM and an emptied WAL), then drop keys no secret uses from the file",
     )
     rot.set_defaults(func=rotate_keys)
     mig = sub.add_parser("migrate", help="upgrade the database schema (back it up first)")

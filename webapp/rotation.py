@@ -1,27 +1,62 @@
-"""Master-key rotation: re-encrypt every secret and recompute every digest in one go.
+"""Master-key rotation: re-encrypt every sealed column under the active key, beside a
+running app, without ever undoing a write the app made meanwhile.
 
-Safe to interrupt: the new key is written to the ring first, the data moves in a
-single transaction, and until that commits every row still opens with the old key
-(look-ups try the digest under each key). Running it again finishes the job.
+- The new key goes into the ring first (the key file; running apps re-read it), so from
+  then on the app seals everything it writes with it.
+- Rows still under an older key are read in small batches, re-encrypted outside any
+  transaction, and written back with ``UPDATE … WHERE <pk> = … AND <column> = <the
+  ciphertext read>``: a row the app changed meanwhile is left alone (its new value is
+  already under the new key, or the next pass picks it up) — never overwritten with the
+  value it had before.
+- A ciphertext and the look-up digest of the same plaintext change in one statement, so
+  a row never pairs one key's digest with another key's ciphertext.
+- Each batch is one short transaction: SQLite's write lock is held for milliseconds,
+  far below the app's busy timeout.
+- Passes repeat until no row is left under an older key: an interrupted run is finished
+  by running it again; a finished one moves nothing. Only one run at a time
+  (:mod:`webapp.rotation_lock`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import (
+    Row,
+    Table,
+    and_,
+    bindparam,
+    column,
+    event,
+    func,
+    literal,
+    select,
+    table,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from webapp import apikey, schema
 from webapp import db as database
+from webapp import schema
 from webapp.config import Settings
-from webapp.models import ApiKey, TradingAccount, User
-from webapp.vault import KeyRing, KeySource, aad
+from webapp.rotation_lock import rotation_lock
+from webapp.sealed_columns import ALL, CIPHERTEXT_PREFIX, SealedColumn
+from webapp.vault import KeyRing, KeySource, VaultError
 
-# (model, column, associated-data builder) for every ciphertext column.
-_USER_FIELDS = ("totp_secret", "totp_pending", "recovery_key")
+BATCH_ROWS = 500  # one batch: a few milliseconds of SQLite's write lock
+MIN_PAUSE = 0.01  # seconds the write lock stays free between batches (SQLite)
+MAX_PASSES = 20  # rows that keep changing under an old key: an app with a stale ring
+CHECKPOINT_TRIES = 100  # × 0.1 s waiting for readers to let go of the WAL
+
+
+class RotationError(RuntimeError):
+    """Rotation cannot finish; nothing written so far is lost and a re-run resumes."""
 
 
 @dataclass
@@ -32,101 +67,236 @@ class Report:
     added_key: bool
     counts: Counter
     unused_keys: set[str]
+    removed_keys: set[str] = field(default_factory=set)
+    scrubbed: str = ""
+    from_env: bool = False
 
     def summary(self) -> str:
         """Human-readable lines for the operator."""
         lines = [f"Active key: {self.key_id}" + (" (new)" if self.added_key else "")]
         for what, n in sorted(self.counts.items()):
             lines.append(f"  re-encrypted {n} {what}")
-        if self.unused_keys:
-            lines.append(f"No secret uses {', '.join(sorted(self.unused_keys))} any more.")
+        if self.scrubbed:
+            lines.append(self.scrubbed)
+        if self.removed_keys:
+            lines.append(f"Removed {', '.join(sorted(self.removed_keys))} from the key file.")
+        elif self.unused_keys:
+            names = ", ".join(sorted(self.unused_keys))
+            lines.append(f"No secret uses {names} any more.")
+            if self.from_env:
+                lines.append(f"Remove {names} from AUTOTRADER_MASTER_KEYS and restart the app.")
+            else:
+                lines.append("Run again with --remove-old to drop them from the key file.")
         return "\n".join(lines)
 
 
-def _move(ring: KeyRing, token: str, associated: str) -> str:
-    return ring.encrypt(ring.decrypt(token, associated), associated)
+def _table(sealed: SealedColumn) -> Table:
+    names = {sealed.primary_key, *sealed.bound_ids, sealed.column}
+    if sealed.digest:
+        names.add(sealed.digest[0])
+    return table(sealed.table, *(column(n) for n in sorted(names)))
 
 
-async def _rotate_rows(
-    db: AsyncSession, ring: KeyRing, on_row: Callable[[], None] | None
+def _stale(sealed: SealedColumn, ring: KeyRing):
+    """Rows of ``sealed`` whose ciphertext is not under the active key."""
+    value = column(sealed.column)
+    prefix = f"{CIPHERTEXT_PREFIX}{ring.active_id}."
+    # substr, not LIKE: key ids may contain "_", a LIKE wildcard.
+    return and_(value.is_not(None), func.substr(value, 1, len(prefix)) != prefix)
+
+
+def _resealed(ring: KeyRing, sealed: SealedColumn, row: Row) -> dict[str, object]:
+    """Bind parameters for the compare-and-set UPDATE of one row read."""
+    data = row._mapping
+    bound = sealed.bound_to(*(data[c] for c in sealed.bound_ids))
+    try:
+        plain = ring.decrypt(data[sealed.column], bound)
+    except VaultError as exc:
+        raise RotationError(
+            f"{sealed.name} of row {data[sealed.primary_key]} cannot be decrypted with "
+            f"the keys in the ring ({exc}); rows moved so far are safe"
+        ) from exc
+    params = {"b_pk": data[sealed.primary_key], "b_old": data[sealed.column]}
+    params["b_new"] = ring.encrypt(plain, bound)
+    if sealed.digest:
+        params["b_digest"] = ring.digest(sealed.digest[1], plain.decode("utf-8"))
+    return params
+
+
+def _compare_and_set(t: Table, sealed: SealedColumn):
+    """UPDATE one row to its new ciphertext (and digest) only if it still holds the old."""
+    pk, value = t.c[sealed.primary_key], t.c[sealed.column]
+    values = {sealed.column: bindparam("b_new")}
+    if sealed.digest:
+        values[sealed.digest[0]] = bindparam("b_digest")
+    unchanged = and_(pk == bindparam("b_pk"), value == bindparam("b_old"))
+    return update(t).where(unchanged).values(values)
+
+
+async def _write_batch(
+    engine: AsyncEngine, statement, changes: list[dict], on_row: Callable[[], None] | None
+) -> int:
+    """One short transaction; returns how many rows it changed."""
+    async with engine.begin() as conn:
+        if on_row:
+            for _ in changes:
+                on_row()
+        if conn.dialect.name == "sqlite":
+            # One executemany: the write lock is held for the UPDATEs alone, and
+            # SQLite reports the total of rows changed.
+            return (await conn.execute(statement, changes)).rowcount
+        moved = 0
+        for params in changes:  # asyncpg's executemany reports no row counts
+            moved += (await conn.execute(statement, params)).rowcount
+        return moved
+
+
+async def _move_column(
+    engine: AsyncEngine, ring: KeyRing, sealed: SealedColumn, on_row: Callable[[], None] | None
+) -> int:
+    """Move every row of one column to the active key; returns how many were written."""
+    t = _table(sealed)
+    pk = t.c[sealed.primary_key]
+    statement = _compare_and_set(t, sealed)
+    moved = 0
+    for _ in range(MAX_PASSES):
+        found, last = 0, None
+        while True:
+            query = select(t).where(_stale(sealed, ring)).order_by(pk).limit(BATCH_ROWS)
+            if last is not None:
+                query = query.where(pk > last)
+            async with engine.connect() as conn:  # a read: no write lock
+                rows = (await conn.execute(query)).all()
+            if not rows:
+                break
+            found += len(rows)
+            last = rows[-1]._mapping[sealed.primary_key]
+            # Encrypt before the transaction starts: the write lock covers only UPDATEs.
+            changes = [_resealed(ring, sealed, row) for row in rows]
+            started = time.monotonic()
+            moved += await _write_batch(engine, statement, changes, on_row)
+            if engine.dialect.name == "sqlite":
+                # SQLite has one write lock and waiting writers poll for it: leave it
+                # free at least as long as a batch held it, so the app's writes get in.
+                await asyncio.sleep(max(time.monotonic() - started, MIN_PAUSE))
+        if not found:
+            return moved
+    raise RotationError(
+        f"rows of {sealed.name} kept changing under an older key for {MAX_PASSES} passes; "
+        "is an app running with an old key ring? Restart it, then run rotate-keys again"
+    )
+
+
+async def move_all(
+    engine: AsyncEngine, ring: KeyRing, on_row: Callable[[], None] | None = None
 ) -> Counter:
+    """Re-encrypt every registered column under the ring's active key; counts per column."""
     counts: Counter = Counter()
-    for user in (await db.exec(select(User))).all():
-        for name in _USER_FIELDS:
-            token = getattr(user, name)
-            if token is not None:
-                setattr(user, name, _move(ring, token, aad("users", user.id, name)))
-                counts[f"users.{name}"] += 1
-        db.add(user)
-        if on_row:
-            on_row()
-    for row in (await db.exec(select(ApiKey))).all():
-        plain = ring.decrypt_text(row.secret, aad("api_keys", row.user_id, "secret"))
-        row.secret = ring.encrypt(plain, aad("api_keys", row.user_id, "secret"))
-        row.digest = ring.digest(apikey.LOOKUP_PURPOSE, plain)
-        counts["api_keys"] += 1
-        db.add(row)
-        if on_row:
-            on_row()
-    for account in (await db.exec(select(TradingAccount))).all():
-        bound = aad("trading_accounts", f"{account.user_id}/{account.id}", "credentials")
-        account.credentials = _move(ring, account.credentials, bound)
-        counts["trading_accounts"] += 1
-        db.add(account)
-        if on_row:
-            on_row()
+    for sealed in ALL:
+        moved = await _move_column(engine, ring, sealed, on_row)
+        if moved:
+            counts[sealed.name] = moved
     return counts
 
 
-async def key_ids_in_use(db: AsyncSession, ring: KeyRing) -> set[str]:
-    """The ids of the keys that sealed any stored ciphertext."""
+async def key_ids_in_use(engine: AsyncEngine, ring: KeyRing) -> set[str]:
+    """The ids of the ring's keys that seal at least one stored value."""
     used: set[str] = set()
-    for user in (await db.exec(select(User))).all():
-        used |= {ring.key_id_of(getattr(user, n)) for n in _USER_FIELDS if getattr(user, n)}
-    used |= {ring.key_id_of(r.secret) for r in (await db.exec(select(ApiKey))).all()}
-    used |= {ring.key_id_of(a.credentials) for a in (await db.exec(select(TradingAccount))).all()}
+    async with engine.connect() as conn:
+        for kid in ring.key_ids:
+            prefix = f"{CIPHERTEXT_PREFIX}{kid}."
+            for sealed in ALL:
+                under = func.substr(column(sealed.column), 1, len(prefix)) == prefix
+                one = select(literal(1)).select_from(table(sealed.table)).where(under).limit(1)
+                if await conn.scalar(one) is not None:
+                    used.add(kid)
+                    break
     return used
+
+
+def _secure_delete(dbapi_connection: object, _record: object) -> None:
+    # Space freed by rotation's own updates is zeroed, not left holding old ciphertext.
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.close()
+
+
+def _engine(settings: Settings) -> AsyncEngine:
+    engine = database.make_engine(settings.resolved_database_url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _secure_delete)
+    return engine
+
+
+def _scrub_sqlite(path: str) -> str:
+    """Rewrite the file (VACUUM) and empty the WAL, so no freed old ciphertext remains."""
+    conn = sqlite3.connect(path, timeout=database.BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        conn.execute("PRAGMA secure_delete=ON")
+        # Free space holds old values the app overwrote (a re-generated key, edited
+        # credentials) under whatever key was active then; only a rebuild drops them.
+        conn.execute("VACUUM")
+        for _ in range(CHECKPOINT_TRIES):
+            busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return "Rebuilt the database file (VACUUM) and emptied its WAL."
+            time.sleep(0.1)  # a reader still uses the WAL; it lets go between requests
+    finally:
+        conn.close()
+    raise RotationError("the WAL stayed in use by readers; nothing was removed — run it again")
+
+
+async def scrub(engine: AsyncEngine) -> str:
+    """Drop freed copies of old ciphertexts from storage as far as the database allows."""
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if path and path != ":memory:":
+            return await asyncio.to_thread(_scrub_sqlite, path)
+        return ""
+    names = ", ".join(sorted({s.table for s in ALL}))
+    async with engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.execute(text(f"VACUUM {names}"))  # names from the registry, not input
+    return (
+        f"Ran VACUUM on {names}: PostgreSQL marks old row versions reusable but does not "
+        "erase them (see the README)."
+    )
 
 
 async def rotate(
     settings: Settings, *, remove_unused: bool = False, on_row: Callable[[], None] | None = None
 ) -> Report:
-    """Add a key (key file; unless a rotation is unfinished) and move every secret to it."""
+    """Move every secret to the active key; adds a key first (key file) unless a
+    rotation is unfinished or ``remove_unused``, which then drops the keys nothing uses."""
     source = KeySource(settings.master_keys, settings.data_dir)
-    engine = database.make_engine(settings.resolved_database_url)
+    engine = _engine(settings)
     try:
         await schema.ensure_current(engine)
-        sessions = database.make_session_factory(engine)
-        async with sessions() as db:
-            in_use = await key_ids_in_use(db, source.ring())
-        added = False
-        if in_use <= {source.ring().active_id} and not source.from_env:
-            source.append_key()
-            added = True
-        ring = source.ring()
-        async with sessions() as db:
-            counts = await _rotate_rows(db, ring, on_row)
-            await db.commit()  # all or nothing: one transaction
-        unused = set(ring.key_ids) - {ring.active_id}
-        if remove_unused and unused:
-            await drop_unused_keys(settings)
-        return Report(ring.active_id, added, counts, unused)
+        async with rotation_lock(settings.data_dir, engine):
+            # A new key only when the last rotation finished (every value is under the
+            # active key); --remove-old never adds one, it finishes and cleans up.
+            added = not remove_unused and not source.from_env
+            if added and await key_ids_in_use(engine, source.ring()) <= {source.ring().active_id}:
+                source.append_key()
+            else:
+                added = False
+            ring = source.ring()
+            counts = await move_all(engine, ring, on_row)
+            report = Report(ring.active_id, added, counts, set(), from_env=source.from_env)
+            if remove_unused:
+                report.scrubbed = await scrub(engine)
+            report.unused_keys = set(ring.key_ids) - await key_ids_in_use(engine, ring)
+            report.unused_keys.discard(ring.active_id)
+            if remove_unused and report.unused_keys and not source.from_env:
+                source.remove_keys(report.unused_keys)
+                report.removed_keys = set(report.unused_keys)
+            return report
     finally:
         await engine.dispose()
 
 
 async def drop_unused_keys(settings: Settings) -> set[str]:
-    """Remove from the key file every key that no stored secret uses; returns their ids."""
-    source = KeySource(settings.master_keys, settings.data_dir)
-    if source.from_env:
+    """Finish any rotation, scrub, and remove from the key file every key nothing uses."""
+    if settings.master_keys.strip():
         raise ValueError("keys come from AUTOTRADER_MASTER_KEYS: remove old ones there")
-    engine = database.make_engine(settings.resolved_database_url)
-    try:
-        async with database.make_session_factory(engine)() as db:
-            in_use = await key_ids_in_use(db, source.ring())
-    finally:
-        await engine.dispose()
-    unused = set(source.ring().key_ids) - in_use - {source.ring().active_id}
-    if unused:
-        source.remove_keys(unused)
-    return unused
+    return (await rotate(settings, remove_unused=True)).removed_keys

@@ -14,6 +14,7 @@ from webapp.trading_fields import PUBLIC_FIELDS, check_fields, check_whole, defa
 from webapp.vault import KeyRing
 
 NICKNAME_TAKEN = "You already have an account with this nickname."
+GONE = "This account was deleted meanwhile. Reload to see your accounts."
 
 
 @dataclass
@@ -68,8 +69,14 @@ async def update(
     from_form: bool,
     now: float,
 ) -> Saved:
-    """Validate and apply a change; fields not given (or blank in a form) are kept."""
+    """Validate and apply a change; fields not given (or blank in a form) are kept.
+
+    The row is locked and re-read first, so the merge starts from the latest stored
+    values and holds until commit: concurrent changes of different fields all survive.
+    """
     checked = check_fields(data, blank_means_absent=from_form)
+    if not checked.errors and not await repo.lock_for_change(db, account):
+        return Saved(errors={"pseudoAccName": GONE})
     current = repo.public_view(account)
     merged_public = {k: str(current[k]) for k in PUBLIC_FIELDS}
     merged_public = _fill_platform({**merged_public, **checked.public}, checked.public)

@@ -17,6 +17,8 @@ import os
 import re
 import secrets
 import stat
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -60,6 +62,9 @@ class KeyRing:
         self._keys = dict(keys)
         self.active_id = active
         self._derived: dict[str, bytes] = {}
+        # Where a newer ring comes from (the key file), for values sealed under a key
+        # added after this ring was read: see :meth:`decrypt`.
+        self.newer: Callable[[], KeyRing] | None = None
 
     @classmethod
     def parse(cls, spec: str) -> KeyRing:
@@ -79,6 +84,10 @@ class KeyRing:
                 raise ValueError(f"master key {kid!r} is not valid base64") from exc
             if len(raw) != 32:
                 raise ValueError(f"master key {kid!r} must be 32 bytes (AES-256)")
+            if kid in keys:
+                # Silently keeping one of two keys with one id would make every value
+                # sealed under the other unreadable: refuse, say which.
+                raise ValueError(f"master key id {kid!r} appears twice; give each key its own id")
             keys[kid] = raw
             last = kid
         if not keys:
@@ -103,6 +112,12 @@ class KeyRing:
         """Open a ciphertext made by :meth:`encrypt` for the same ``associated``."""
         try:
             version, kid, nonce_b64, sealed_b64 = token.split(".")
+            if kid not in self._keys and self.newer is not None:
+                # A request took its ring just before rotate-keys added a key and then
+                # read a row rotation had already moved: the key file has the key.
+                newer = self.newer()
+                if kid in newer._keys:
+                    return newer.decrypt(token, associated)
             key = self._keys[kid]
             if version != "v1":
                 raise ValueError(version)
@@ -226,6 +241,7 @@ class KeySource:
                 f"{self.path} is readable by others (mode {mode:o}); run: chmod 600 {self.path}"
             )
         ring = KeyRing.parse(self.path.read_text(encoding="utf-8"))
+        ring.newer = self.ring
         self._stamp = (found.st_mtime_ns, found.st_size)
         return ring
 
@@ -249,18 +265,32 @@ class KeySource:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Replace ``path`` atomically with a 0600 file: a crash leaves old or new, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Replace ``path`` atomically with a 0600 file: a crash leaves old or new, never half.
+
+    The temporary file has a unique name (two writers never share one) and is removed
+    if anything fails before the rename.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp made it 0600
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written copy behind
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename is durable only once the directory entry is on disk.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _why(path: Path, exc: Exception) -> str:

@@ -8,13 +8,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import apikey
 from webapp.models import ApiKey
-from webapp.vault import KeyRing, aad
+from webapp.sealed_columns import API_KEY_SECRET
+from webapp.vault import KeyRing
 
 LAST_USED_GRANULARITY = 60.0
 
 
 def _aad(user_id: int) -> str:
-    return aad("api_keys", user_id, "secret")
+    return API_KEY_SECRET.bound_to(user_id)
 
 
 async def issue(session: AsyncSession, keys: KeyRing, user_id: int, now: float) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.brokers import BROKERS
 from webapp.models import TradingAccount
-from webapp.vault import KeyRing, aad
+from webapp.sealed_columns import TRADING_CREDENTIALS
+from webapp.vault import KeyRing
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 _PENDING = "pending"  # placeholder until the row has an id to bind the ciphertext to
@@ -22,7 +24,7 @@ class NicknameTaken(Exception):
 
 
 def _aad(account: TradingAccount) -> str:
-    return aad("trading_accounts", f"{account.user_id}/{account.id}", "credentials")
+    return TRADING_CREDENTIALS.bound_to(account.user_id, account.id)
 
 
 async def list_for(db: AsyncSession, user_id: int) -> list[TradingAccount]:
@@ -45,6 +47,26 @@ async def get_owned(db: AsyncSession, user_id: int, account_id: int) -> TradingA
         )
     )
     return result.first()
+
+
+async def lock_for_change(db: AsyncSession, account: TradingAccount) -> bool:
+    """Lock the account's row until commit and re-read it; False if it is gone.
+
+    A change merges new credentials into the stored ones, so it must start from the
+    row as it is once no one else can change it: otherwise two concurrent edits of
+    different fields each write back the other's old value. A no-op UPDATE takes the
+    row lock on PostgreSQL and the write lock on SQLite (where SELECT … FOR UPDATE does
+    not exist), so concurrent changes of one account queue up instead of racing.
+    """
+    locked = await db.exec(
+        sql_update(TradingAccount)
+        .where(col(TradingAccount.id) == account.id, col(TradingAccount.user_id) == account.user_id)
+        .values(updated_at=TradingAccount.updated_at)
+    )
+    if locked.rowcount != 1:
+        return False
+    await db.refresh(account)
+    return True
 
 
 def reveal(keys: KeyRing, account: TradingAccount) -> dict[str, str]:

@@ -10,7 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import totp
 from webapp.models import RecoveryCode, User
-from webapp.vault import KeyRing, aad
+from webapp.sealed_columns import USER_RECOVERY_KEY, USER_TOTP_PENDING, USER_TOTP_SECRET
+from webapp.vault import KeyRing
 
 PENDING_SECONDS = 600
 
@@ -21,7 +22,7 @@ def pending_secret(keys: KeyRing, user: User, now: float) -> str | None:
         return None
     if now - user.totp_pending_at > PENDING_SECONDS:
         return None
-    return keys.decrypt_text(user.totp_pending, aad("users", user.id, "totp_pending"))
+    return keys.decrypt_text(user.totp_pending, USER_TOTP_PENDING.bound_to(user.id))
 
 
 def start(keys: KeyRing, user: User, now: float) -> str:
@@ -30,7 +31,7 @@ def start(keys: KeyRing, user: User, now: float) -> str:
     if current is not None:
         return current
     secret = totp.new_secret()
-    user.totp_pending = keys.encrypt(secret, aad("users", user.id, "totp_pending"))
+    user.totp_pending = keys.encrypt(secret, USER_TOTP_PENDING.bound_to(user.id))
     user.totp_pending_at = now
     return secret
 
@@ -43,7 +44,7 @@ def cancel(user: User) -> None:
 
 async def confirm(db: AsyncSession, keys: KeyRing, user: User, secret: str, step: int) -> list[str]:
     """Make the pending secret the user's 2FA secret; returns fresh recovery codes."""
-    user.totp_secret = keys.encrypt(secret, aad("users", user.id, "totp_secret"))
+    user.totp_secret = keys.encrypt(secret, USER_TOTP_SECRET.bound_to(user.id))
     user.totp_last_step = step
     cancel(user)
     return await new_recovery_codes(db, keys, user)
@@ -52,7 +53,7 @@ async def confirm(db: AsyncSession, keys: KeyRing, user: User, secret: str, step
 async def new_recovery_codes(db: AsyncSession, keys: KeyRing, user: User) -> list[str]:
     """Replace the user's recovery codes (the old set dies) and return the new ones."""
     key = secrets.token_bytes(32)
-    user.recovery_key = keys.encrypt(key, aad("users", user.id, "recovery_key"))
+    user.recovery_key = keys.encrypt(key, USER_RECOVERY_KEY.bound_to(user.id))
     await db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     codes = totp.new_recovery_codes()
     for code in codes:

@@ -35,6 +35,7 @@ def serve(args: argparse.Namespace) -> int:
     """Run the app under uvicorn."""
     import uvicorn
 
+    from webapp import banner
     from webapp.app import create_app
     from webapp.vault import load_key_ring
 
@@ -42,6 +43,7 @@ def serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level, settings.log_format)
     asyncio.run(_check_schema(settings))  # refuse early, with a message, if behind
     load_key_ring(settings.master_keys, settings.data_dir)  # made once, before any worker
+    banner.show(settings)
     workers = args.workers or 1
     if workers > 1:
         # Each worker process builds its own app from the environment: hand it the flags.
@@ -57,7 +59,7 @@ def serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         access_log=False,
-        log_level=settings.log_level,
+        log_level=logs.server_level(settings.log_level),
         log_config=None,  # keep the handlers logs.configure() set up (text or JSON)
         proxy_headers=False,  # forwarded headers are ours to judge (AUTOTRADER_TRUSTED_PROXIES)
         http="webapp.server_protocol:NoDelayHTTPProtocol",

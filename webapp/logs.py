@@ -11,6 +11,9 @@ import logging
 from datetime import UTC, datetime
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Libraries whose INFO lines are chatter at start-up (Alembic's migration steps,
+# uvicorn's "Started server process"): shown only at AUTOTRADER_LOG_LEVEL=debug.
+CHATTY = ("alembic", "uvicorn.error")
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,3 +42,11 @@ def configure(level: str, fmt: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    quiet = level.upper() != "DEBUG"
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
+
+
+def server_level(level: str) -> str:
+    """uvicorn's own level: its start-up INFO lines are chatter unless debugging."""
+    return "warning" if level == "info" else level

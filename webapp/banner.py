@@ -25,7 +25,8 @@ def base_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-async def _has_users(settings: Settings) -> bool:
+async def has_users(settings: Settings) -> bool:
+    """Whether anyone has registered yet (else the banner points at /register)."""
     from webapp import db as database
     from webapp.models import User
 
@@ -38,10 +39,10 @@ async def _has_users(settings: Settings) -> bool:
         await engine.dispose()
 
 
-def text(settings: Settings, has_users: bool) -> str:
+def text(settings: Settings, users_exist: bool) -> str:
     """The banner: one line to open, one for the data, one to stop."""
     url = base_url(settings.host, settings.port)
-    if has_users:
+    if users_exist:
         open_line = f"  Open      {url}/login"
     else:
         open_line = f"  Open      {url}/register   (no account yet: create the first one)"
@@ -61,4 +62,4 @@ def show(settings: Settings) -> None:
     are for machines, so they get none."""
     if settings.log_format == "json":
         return
-    print(text(settings, asyncio.run(_has_users(settings))), flush=True)
+    print(text(settings, asyncio.run(has_users(settings))), flush=True)

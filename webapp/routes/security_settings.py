@@ -8,8 +8,10 @@ from starlette.routing import Route
 
 from webapp import apikey
 from webapp.context import get_ctx
+from webapp.models import ApiKey
 from webapp.repositories import api_keys, two_factor
 from webapp.routes.account_safety import activity_context, password_context, sessions_context
+from webapp.routes.security_status import pop_recovery_notice, status_context
 from webapp.routes.two_factor import section_context
 from webapp.security import audit, sessions
 from webapp.security.guard import Modal, guard, step_up
@@ -31,6 +33,8 @@ async def page(request: Request) -> Response:
         "masked": apikey.masked(row.hint) if row else "",
         "key_row": row,
         "tf": section_context(request, auth, pending, left),
+        "codes_left_after_recovery": pop_recovery_notice(request),
+        **await status_context(request, auth),
         **await activity_context(request, auth),
         **await sessions_context(request, auth),
         **password_context(auth),
@@ -68,7 +72,7 @@ async def masked(request: Request) -> Response:
     async with ctx.db() as db:
         row = await api_keys.get(db, auth.user.id)
     hint = row.hint if row else "????"
-    return render(request, "partials/api_key.html", {"masked": apikey.masked(hint)})
+    return render(request, "partials/api_key.html", {"masked": apikey.masked(hint), "key_row": row})
 
 
 @step_up(_view_modal)
@@ -78,11 +82,12 @@ async def view(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     async with ctx.db() as db:
         row = await api_keys.get(db, auth.user.id)
         if row is None:
-            return render(request, "partials/api_key.html", {"masked": ""}, status_code=404)
+            context = {"masked": "", "key_row": None}
+            return render(request, "partials/api_key.html", context, status_code=404)
         plain = api_keys.reveal(ctx.keys, row)
         await audit.note(db, request, "api_key_viewed", auth.user.id)
         await db.commit()
-    return _revealed(request, plain, "")
+    return _revealed(request, plain, "", row)
 
 
 async def regenerate_form(request: Request) -> Response:
@@ -101,13 +106,15 @@ async def regenerate(request: Request, auth: Auth, form: dict[str, str]) -> Resp
         plain = await api_keys.issue(db, ctx.keys, auth.user.id, ctx.now())
         await audit.note(db, request, "api_key_regenerated", auth.user.id)
         await db.commit()
+        row = await api_keys.get(db, auth.user.id)  # "Created" and "last used" start afresh
     notice = "New key created. The old key no longer works: update your programs."
-    return _revealed(request, plain, notice)
+    return _revealed(request, plain, notice, row)
 
 
-def _revealed(request: Request, plain: str, notice: str) -> Response:
+def _revealed(request: Request, plain: str, notice: str, row: ApiKey | None) -> Response:
     ctx = get_ctx(request)
     context = {"key": plain, "seconds": ctx.settings.reveal_seconds, "notice": notice}
+    context["key_row"] = row
     return render(request, "partials/api_key_revealed.html", context)
 
 

@@ -271,6 +271,11 @@
 
   document.body.addEventListener("stepup-done", closeDialogs);
 
+  // "Account added." belongs to the redirect that showed it: a reload must not repeat it.
+  if (document.querySelector("[data-drop-query]") && window.location.search) {
+    window.history.replaceState(null, "", window.location.pathname);
+  }
+
   setInterval(function () { localTimes(document); }, 30000); // keep "2 min ago" true
 
   document.addEventListener("htmx:responseError", function (event) {

@@ -16,6 +16,7 @@ from webapp.templating import render
 
 BASE = "/settings/security"
 PAGE_SIZE = 20
+SAME_AS_CURRENT = "The new password is your current one. Choose a different password."
 
 
 async def activity_context(request: Request, auth: Auth, before: int | None = None) -> dict:
@@ -117,6 +118,8 @@ async def change_password(request: Request) -> Response:
         field = "code" if outcome.field == "code" else "password"
         return _password_form(request, auth, {field: outcome.message}, outcome.status)
     ctx = get_ctx(request)
+    if await ctx.passwords.verify(auth.user.password_hash, form["new_password"]):
+        return _password_form(request, auth, {"new_password": SAME_AS_CURRENT})
     new_hash = await ctx.passwords.hash(form["new_password"])
     async with ctx.db() as db:
         user = await users.by_id(db, auth.user.id)

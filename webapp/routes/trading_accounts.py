@@ -19,8 +19,9 @@ from webapp.security import audit, sessions
 from webapp.security.guard import Modal, guard, step_up
 from webapp.security.sessions import Auth
 from webapp.templating import render
-from webapp.trading_fields import ALL_FIELDS, PUBLIC_FIELDS
+from webapp.trading_fields import ALL_FIELDS, PUBLIC_FIELDS, SECRET_FIELDS
 
+ECHO = 200  # a refused value is shown back whole (up to this), so the message makes sense
 BASE = "/trading-accounts"
 NOT_FOUND = "No such trading account. Reload Trading Accounts to see yours."
 
@@ -71,7 +72,7 @@ async def create(request: Request) -> Response:
             db, ctx.keys, auth.user.id, data, from_form=True, now=ctx.now()
         )
         if saved.account is None:
-            public = {k: data[k][:64] for k in PUBLIC_FIELDS}
+            public = {k: data[k][:ECHO] for k in PUBLIC_FIELDS}
             context = _form_context(public, saved.errors)
             return render(request, "trading/new.html", context, status_code=422)
         await audit.note(db, request, "account_added", auth.user.id, saved.account.pseudo_acc_name)
@@ -209,14 +210,18 @@ async def save(request: Request, auth: Auth, form: dict[str, str]) -> Response:
         account = await repo.get_owned(db, auth.user.id, account_id)
         if account is None:
             return _missing(request)
+        before = repo.public_view(account)
         saved = await trading.update(db, ctx.keys, account, data, from_form=True, now=ctx.now())
         if saved.account is None:
             await db.rollback()  # a refused nickname may have left the row half-changed
             account = await repo.get_owned(db, auth.user.id, account_id)
             assert account is not None
-            values = {k: data[k][:64] for k in PUBLIC_FIELDS}
+            values = {k: data[k][:ECHO] for k in PUBLIC_FIELDS}
             return _edit_response(request, account, values, saved.errors, 422)
-        changed = ", ".join(k for k in ALL_FIELDS if data[k].strip()) or "nothing"
+        after = repo.public_view(account)
+        fields = [k for k in PUBLIC_FIELDS if before[k] != after[k]]
+        fields += [k for k in SECRET_FIELDS if data[k].strip()]  # blank keeps the secret
+        changed = ", ".join(fields) or "nothing"
         detail = f"{account.pseudo_acc_name}: {changed}"
         await audit.note(db, request, "credentials_edited", auth.user.id, detail)
         await db.commit()
@@ -245,7 +250,10 @@ async def delete(request: Request, auth: Auth, form: dict[str, str]) -> Response
             await repo.delete(db, owned)
             await audit.note(db, request, "account_deleted", auth.user.id, owned.pseudo_acc_name)
             await db.commit()
-    return Response("", media_type="text/html")
+        left = await repo.list_for(db, auth.user.id)
+    name = owned.pseudo_acc_name if owned is not None else ""
+    context = {"name": name, "empty": not left}
+    return render(request, "partials/account_deleted.html", context)
 
 
 _ID = "{account_id:int}"

@@ -166,3 +166,12 @@ async def test_edit_activity_names_only_the_fields_that_changed(app, trader):
         rows = (await db.exec(select(SecurityEvent))).all()
     edited = [e.detail for e in rows if e.kind == "credentials_edited"]
     assert edited == ["Main: loginId, pin"], edited
+
+
+async def test_an_expired_confirmation_says_so(client, trader, clock, settings):
+    first = await trader.hx("POST", "/settings/security/api-key/view")
+    assert "confirmation expired" not in first.text  # never confirmed yet: nothing expired
+    await trader.reveal_key()
+    clock.advance(settings.stepup_seconds + 1)
+    again = await trader.hx("POST", "/settings/security/api-key/view")
+    assert "Your confirmation expired — enter your password again." in again.text

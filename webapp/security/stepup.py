@@ -32,6 +32,11 @@ def is_fresh(request: Request) -> bool:
     return 0 <= ctx.now() - at <= ctx.settings.stepup_seconds
 
 
+def has_lapsed(request: Request) -> bool:
+    """Whether this session stepped up before and that window has since closed."""
+    return "stepup_at" in request.session and not is_fresh(request)
+
+
 async def verify(
     request: Request, user: User, password: str, code: str | None, *, with_code: bool
 ) -> Outcome:

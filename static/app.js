@@ -64,7 +64,7 @@
       const sel = window.getSelection();
       sel.removeAllRanges();
       sel.addRange(range);
-      button.textContent = "Selected: press Ctrl+C";
+      button.textContent = "Press Ctrl+C";
     }
     setTimeout(function () { button.textContent = label; }, 2000);
   }
@@ -130,13 +130,50 @@
     }
   }
 
-  // Show event and session times in the browser's own time zone (UTC stays in the title).
+  // One time format: the browser's local time, "2 min ago" while recent, and the exact
+  // UTC time (written by the server) kept in the tooltip.
+  function ago(seconds) {
+    if (seconds < 45) return "just now";
+    const minutes = Math.round(seconds / 60);
+    if (minutes < 60) return minutes + " min ago";
+    const hours = Math.round(minutes / 60);
+    if (hours < 24) return hours + (hours === 1 ? " hour ago" : " hours ago");
+    const days = Math.round(hours / 24);
+    return days + (days === 1 ? " day ago" : " days ago");
+  }
+
   function localTimes(root) {
     const scope = root && root.querySelectorAll ? root : document;
     scope.querySelectorAll("time[data-local]").forEach(function (t) {
       const when = new Date(t.getAttribute("datetime"));
-      if (!isNaN(when)) t.textContent = when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+      if (isNaN(when)) return;
+      if (!t.hasAttribute("data-utc")) t.setAttribute("data-utc", t.getAttribute("title") || t.textContent);
+      const local = when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+      const seconds = (Date.now() - when.getTime()) / 1000;
+      t.textContent = seconds < 7 * 86400 ? local + " (" + ago(Math.max(seconds, 0)) + ")" : local;
+      t.title = t.getAttribute("data-utc");
     });
+  }
+
+  // Move focus to what a swap brought in ([data-focus]), but only when the swap took
+  // the focus away (or it sat inside): a timed re-mask never steals it from a form.
+  function focusAfterSwap(target) {
+    const active = document.activeElement;
+    const lost = !active || active === document.body || !active.isConnected;
+    if (!lost && !target.contains(active)) return;
+    if (document.querySelector("dialog[open]")) return;
+    const scope = target.isConnected ? target : document;
+    const next = scope.matches && scope.matches("[data-focus]") ? scope : scope.querySelector("[data-focus]");
+    if (!next) return;
+    next.focus({ preventScroll: true });
+    next.scrollIntoView({ block: "nearest", behavior: "auto" });
+  }
+
+  // The status strip and danger zone follow every change made on the Security page.
+  function refreshStatus(target) {
+    const strip = document.getElementById("status");
+    if (!strip || !window.htmx || target.closest("#status, #danger")) return;
+    window.htmx.ajax("GET", strip.getAttribute("data-status-url"), { target: "#status", swap: "outerHTML" });
   }
 
   function initBrokerForms(root) {
@@ -171,17 +208,58 @@
     }
   });
 
+  // Recovery codes: ask before leaving until the trader says they are saved.
+  window.addEventListener("beforeunload", function (event) {
+    if (document.querySelector("[data-unsaved-codes]")) event.preventDefault();
+  });
+
+  function codesSaved(button) {
+    const box = button.closest("[data-unsaved-codes]");
+    if (box) box.remove();
+    const status = document.getElementById("tf-status");
+    if (status) status.focus();
+  }
+
+  function toggleMenu(button) {
+    const bar = button.closest(".topbar");
+    const open = !bar.classList.contains("menu-open");
+    bar.classList.toggle("menu-open", open);
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) {
+      const first = bar.querySelector(".menu a");
+      if (first) first.focus();
+    }
+  }
+
   document.addEventListener("click", function (event) {
-    const el = event.target.closest("[data-copy], [data-download], [data-close-dialog]");
+    const el = event.target.closest("[data-copy], [data-download], [data-close-dialog], [data-codes-saved], [data-menu-toggle]");
     if (!el) return;
     if (el.hasAttribute("data-copy")) copy(el);
     else if (el.hasAttribute("data-download")) download(el);
+    else if (el.hasAttribute("data-codes-saved")) codesSaved(el);
+    else if (el.hasAttribute("data-menu-toggle")) toggleMenu(el);
     else el.closest("dialog").close();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    const bar = document.querySelector(".topbar.menu-open");
+    const button = bar && bar.querySelector("[data-menu-toggle]");
+    if (button) { toggleMenu(button); button.focus(); }
   });
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     const elt = event.detail.elt;
     if (elt && elt.tagName === "BUTTON" && !elt.closest("dialog")) opener = elt;
+    // A notice about an earlier action ("Account added.") goes once the trader acts again.
+    document.querySelectorAll("[data-transient]").forEach(function (n) { n.remove(); });
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    const target = event.detail.elt;
+    if (!target || target.id === "modal-root" || target.closest("dialog")) return;
+    focusAfterSwap(target);
+    if (event.detail.requestConfig && event.detail.requestConfig.verb !== "get") refreshStatus(target);
   });
 
   document.addEventListener("htmx:load", function (event) {
@@ -192,6 +270,13 @@
   });
 
   document.body.addEventListener("stepup-done", closeDialogs);
+
+  // "Account added." belongs to the redirect that showed it: a reload must not repeat it.
+  if (document.querySelector("[data-drop-query]") && window.location.search) {
+    window.history.replaceState(null, "", window.location.pathname);
+  }
+
+  setInterval(function () { localTimes(document); }, 30000); // keep "2 min ago" true
 
   document.addEventListener("htmx:responseError", function (event) {
     const xhr = event.detail.xhr;

@@ -27,7 +27,7 @@ async def test_wrong_password_reveals_nothing(trader):
     assert "<dialog" in response.text
     with pytest.raises(AssertionError):
         key_in(response.text)
-    assert "stepup_at" not in session_payload(trader.client)
+    assert "proof" not in session_payload(trader.client)
 
 
 async def test_right_password_reveals_key_that_works(client, trader, settings):

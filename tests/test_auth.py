@@ -147,7 +147,7 @@ async def test_new_session_id_on_sign_in(client, trader):
 
 async def test_cookie_holds_only_ids_and_times(client, trader):
     payload = session_payload(client)
-    assert set(payload) <= {"sid", "signed_in_at", "csrf", "stepup_at"}
+    assert set(payload) <= {"sid", "signed_in_at", "csrf", "proof"}
     assert PASSWORD not in client.cookies.get("autotrader_session")
     cookie = next(c for c in client.cookies.jar if c.name == "autotrader_session")
     assert cookie.secure

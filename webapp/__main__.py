@@ -35,6 +35,7 @@ def serve(args: argparse.Namespace) -> int:
     """Run the app under uvicorn."""
     import uvicorn
 
+    from webapp import banner
     from webapp.app import create_app
 
     settings = _settings(args)
@@ -43,6 +44,7 @@ def serve(args: argparse.Namespace) -> int:
     # open the data. A new key is made here (once, before any worker) only for an
     # empty database.
     _prove_keys(settings, create=True)
+    banner.show(settings)
     workers = args.workers or 1
     if workers > 1:
         # Each worker process builds its own app from the environment: hand it the flags.
@@ -58,7 +60,7 @@ def serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         access_log=False,
-        log_level=settings.log_level,
+        log_level=logs.server_level(settings.log_level),
         log_config=None,  # keep the handlers logs.configure() set up (text or JSON)
         proxy_headers=False,  # forwarded headers are ours to judge (AUTOTRADER_TRUSTED_PROXIES)
         http="webapp.server_protocol:NoDelayHTTPProtocol",

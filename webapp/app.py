@@ -31,6 +31,7 @@ from webapp.routes import (
     api_trading,
     auth,
     security_settings,
+    security_status,
     trading_accounts,
     two_factor,
 )
@@ -178,6 +179,7 @@ def create_app(
         Mount("/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR)), name="static"),
         *auth.routes,
         *security_settings.routes,
+        *security_status.routes,
         *two_factor.routes,
         *account_safety.routes,
         *trading_accounts.routes,

@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 QUIET = ("sqlalchemy", "aiosqlite", "asyncpg", "alembic", "multipart", "python_multipart")
+# Libraries whose INFO lines are chatter at start-up (Alembic's migration steps,
+# uvicorn's "Started server process"): shown only at AUTOTRADER_LOG_LEVEL=debug.
+CHATTY = ("alembic", "uvicorn.error")
 
 
 class JsonFormatter(logging.Formatter):
@@ -44,3 +47,11 @@ def configure(level: str, fmt: str) -> None:
     # and session ids as parameters, so those loggers stay at warnings.
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    quiet = level.upper() != "DEBUG"
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
+
+
+def server_level(level: str) -> str:
+    """uvicorn's own level: its start-up INFO lines are chatter unless debugging."""
+    return "warning" if level == "info" else level

@@ -42,7 +42,6 @@ _ERRORS = {
     "400": _json(_ERROR, "Bad request (for example, the key in the URL)"),
     "401": _json(_ERROR, "Missing or invalid API key"),
     "413": _json(_ERROR, "Body too large"),
-    "429": _json(_ERROR, "Too many requests"),
 }
 _BODY_ERRORS = {
     "415": _json(_ERROR, "Not JSON"),

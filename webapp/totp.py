@@ -50,7 +50,11 @@ def qr_svg(uri: str) -> str:
     import segno  # only set-up pages draw QR codes: keep it off start-up
 
     qr = segno.make(uri, error="m", micro=False)
-    return qr.svg_inline(scale=5, border=4, dark="#000", light="#fff", omitsize=False)
+    # A viewBox (so CSS may shrink it on a narrow screen without cutting the edges off)
+    # and its natural size (5 px a module, the 4-module quiet zone included).
+    svg = qr.svg_inline(scale=5, border=4, dark="#000", light="#fff", omitsize=True)
+    width, height = qr.symbol_size(scale=5, border=4)
+    return svg.replace("<svg ", f'<svg width="{width}" height="{height}" ', 1)
 
 
 def parse_code(raw: str) -> tuple[str, str] | None:

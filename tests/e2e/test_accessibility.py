@@ -19,9 +19,11 @@ async def check(page, state: str) -> None:
     await no_overflow(page)
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", [(1280, 800), (375, 812)])
-async def test_every_page_and_modal_state(page, server, size):
+async def test_every_page_and_modal_state(page, server, size, scheme):
     await page.set_viewport_size({"width": size[0], "height": size[1]})
+    await page.emulate_media(color_scheme=scheme)
     await page.goto(f"{server}/login")
     await check(page, "login")
     await page.fill("#username", "nobody")
@@ -32,6 +34,15 @@ async def test_every_page_and_modal_state(page, server, size):
     await check(page, "register")
     await register(page, server)
     await check(page, "security page")
+    toggle = page.get_by_role("button", name="Menu")
+    if size[0] < 640:  # the phone header folds its links behind Menu
+        await expect(page.get_by_role("link", name="Trading Accounts")).to_be_hidden()
+        await toggle.click()
+        await expect(page.get_by_role("link", name="Trading Accounts")).to_be_visible()
+        await check(page, "phone menu open")
+        await toggle.click()
+    else:
+        await expect(toggle).to_be_hidden()
 
     await page.locator("#api-key").get_by_role("button", name="View").click()
     await expect(page.locator("dialog[open]")).to_be_visible()
@@ -48,8 +59,9 @@ async def test_every_page_and_modal_state(page, server, size):
 
     codes = await enrol_2fa(page)
     await check(page, "recovery codes shown")
+    await page.get_by_role("button", name="I have saved them").click()
     await page.reload()
-    await check(page, "2FA enrolled")
+    await check(page, "2FA enrolled, danger zone")
     await page.locator("#twofactor li", has_text="Login 2FA").get_by_role("button").click()
     await check(page, "2FA change modal")
     await submit_modal(page, code=await codes.next())

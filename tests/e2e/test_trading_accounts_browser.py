@@ -29,7 +29,8 @@ async def test_trading_account_lifecycle(page, server):
     for name, value in SECRETS.items():
         await page.fill(f"#new-{name}", value)
     await page.get_by_role("button", name="Add account").click()
-    await expect(page).to_have_url(f"{server}/trading-accounts?added=1")
+    await expect(page.get_by_role("status")).to_have_text("Account added.")
+    await expect(page).to_have_url(f"{server}/trading-accounts")  # a reload says it no more
 
     card = page.locator("article.account", has_text="Main Zerodha")
     await expect(card).to_contain_text("Zerodha · Kite Connect")

@@ -91,7 +91,7 @@ async def test_credentials_2fa_guards_the_api_key_then_2fa_is_removed(page, serv
     fresh = [c.strip() for c in await section.locator("#recovery-codes li").all_inner_texts()]
     assert len(fresh) == 10 and codes.recovery[1] not in fresh
 
-    await section.get_by_role("button", name="Remove 2FA").click()
+    await page.locator("#danger").get_by_role("button", name="Remove 2FA").click()
     dialog = page.locator("dialog[open]")
     await dialog.get_by_role("checkbox").check()
     await submit_modal(page, code=codes.recovery[1])  # the old set died with the new one

@@ -1,4 +1,5 @@
-"""Example extension (docs/extending.md): a page with a secret note behind the step-up."""
+"""Example extension (docs/extending.md): a page that stores a secret note, encrypted,
+and shows or changes it only behind the step-up."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.example import storage
+from webapp import activity
 from webapp.context import get_ctx
 from webapp.security import audit, policy, sessions
 from webapp.security.guard import Modal, step_up
@@ -18,13 +21,18 @@ BASE = "/settings/notes"
 # What showing the note needs: the password (and the code with Credentials 2FA), fresh
 # within the step-up window, like the API key.
 VIEW_NOTE = policy.register("view note", policy.Rule(policy.Second.CREDENTIALS_2FA))
+SAVE_NOTE = policy.register("save note", policy.Rule(policy.Second.CREDENTIALS_2FA))
 add_template_dir(Path(__file__).parent / "templates")
+# Activity labels: how the events read in "Recent security activity" (the product adds
+# them to webapp/activity.py's LABELS).
+activity.LABELS.setdefault("note_viewed", "Secret note viewed")
+activity.LABELS.setdefault("note_saved", "Secret note saved")
 
 
 async def page(request: Request) -> Response:
     """The page: the note is hidden until the trader steps up."""
     await sessions.require(request)
-    return render(request, "example/notes.html", {})
+    return render(request, "example/notes.html", {"error": "", "saved": False, "draft": ""})
 
 
 async def _reveal_modal(request: Request, auth: Auth) -> Modal:
@@ -45,11 +53,47 @@ async def reveal(request: Request, auth: Auth, form: dict[str, str]) -> Response
     policy.require(
         policy.current(request), auth.user, VIEW_NOTE, ctx.now(), ctx.settings.stepup_seconds
     )
+    async with ctx.engine.connect() as conn:
+        stored = await storage.load(conn, ctx.keys, auth.user.id)
     async with ctx.db() as db:
         await audit.note(db, request, "note_viewed", auth.user.id)
         await db.commit()
-    context = {"note": f"Hello {auth.user.username}", "seconds": ctx.settings.reveal_seconds}
+    note = stored if stored is not None else f"Hello {auth.user.username}"
+    context = {"note": note, "seconds": ctx.settings.reveal_seconds}
     return render(request, "partials/note_revealed.html", context)
+
+
+async def _save_modal(request: Request, auth: Auth) -> Modal:
+    return Modal(
+        title="Save the note",
+        intro="Enter your AutoTrader login password to save your note.",
+        url=BASE,
+        target="#note-form",
+        action=SAVE_NOTE,
+        submit="Save note",
+        include="#note-form",  # the note travels with the dialog's password field
+    )
+
+
+@step_up(_save_modal, "note")
+async def save(request: Request, auth: Auth, form: dict[str, str]) -> Response:
+    """Encrypt and store the note, after the step-up; too long is a 422 with a message."""
+    note = form["note"].strip()
+    if not note or len(note) > storage.MAX_NOTE:
+        error = f"Write a note of 1 to {storage.MAX_NOTE} characters."
+        context = {"error": error, "saved": False, "draft": form["note"][: storage.MAX_NOTE * 2]}
+        return render(request, "partials/note_form.html", context, status_code=422)
+    ctx = get_ctx(request)
+    policy.require(
+        policy.current(request), auth.user, SAVE_NOTE, ctx.now(), ctx.settings.stepup_seconds
+    )
+    async with ctx.engine.begin() as conn:
+        await storage.save(conn, ctx.keys, auth.user.id, note, ctx.now())
+    async with ctx.db() as db:
+        await audit.note(db, request, "note_saved", auth.user.id)
+        await db.commit()
+    context = {"error": "", "saved": True, "draft": ""}
+    return render(request, "partials/note_form.html", context)
 
 
 async def hidden(request: Request) -> Response:
@@ -60,6 +104,7 @@ async def hidden(request: Request) -> Response:
 
 routes = [
     Route(BASE, page, methods=["GET"]),
+    Route(BASE, save, methods=["POST"]),
     Route(f"{BASE}/reveal", reveal, methods=["POST"]),
     Route(f"{BASE}/hidden", hidden, methods=["GET"]),
 ]

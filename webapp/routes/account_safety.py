@@ -20,6 +20,7 @@ from webapp.templating import render
 BASE = "/settings/security"
 PAGE_SIZE = 20
 MAX_ID = 2**63 - 1  # ids are 64-bit in both databases; larger ones cannot exist
+SAME_AS_CURRENT = "The new password is your current one. Choose a different password."
 
 
 async def activity_context(request: Request, auth: Auth, before: int | None = None) -> dict:
@@ -108,7 +109,10 @@ async def change_password(request: Request) -> Response:
     if not outcome.ok:
         field = "code" if outcome.field == "code" else "password"
         return _password_form(request, auth, {field: outcome.message}, outcome.status)
-    new_hash = await get_ctx(request).passwords.hash(form["new_password"])
+    ctx = get_ctx(request)
+    if await ctx.passwords.verify(auth.user.password_hash, form["new_password"]):
+        return _password_form(request, auth, {"new_password": SAME_AS_CURRENT})
+    new_hash = await ctx.passwords.hash(form["new_password"])
     await account.change_password(Actor.of(request, auth), new_hash)
     notice = "Password changed. Your other sessions were signed out."
     return render(request, "partials/password.html", password_context(auth, notice=notice))

@@ -6,10 +6,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from webapp import forms
+from webapp import forms, totp
 from webapp.context import get_ctx
 from webapp.models import User
-from webapp.repositories import api_keys, users
+from webapp.repositories import api_keys, two_factor, users
+from webapp.routes.security_status import note_recovery_sign_in
 from webapp.security import audit, codes, password_gate, sessions, throttle
 from webapp.security.sessions import client_ip, user_agent
 from webapp.templating import render
@@ -17,6 +18,13 @@ from webapp.templating import render
 HOME = "/settings/security"
 PENDING_SECONDS = 300
 WRONG_LOGIN = "Wrong username or password. Check both and try again."
+
+
+ENDED_NOTICES = {
+    "revoked": "You were signed out: from another device, or after a password or 2FA change "
+    "there. Sign in again.",
+    "expired": "You were signed out after a while without activity. Sign in again.",
+}
 
 
 def _home() -> RedirectResponse:
@@ -91,7 +99,7 @@ async def login_form(request: Request) -> Response:
     """Show the sign-in form."""
     if await sessions.current(request):
         return _home()
-    notice = ""
+    notice = ENDED_NOTICES.get(request.session.pop(sessions.ENDED, ""), "")
     if request.query_params.get("expired") == "1":
         notice = "Your sign-in took too long. Enter your username and password again."
     return render(request, "auth/login.html", {"username": "", "error": "", "notice": notice})
@@ -164,7 +172,12 @@ async def code_submit(request: Request) -> Response:
     if not outcome.ok:
         context = {"error": outcome.message, "code": form["code"][:64]}
         return render(request, "auth/code.html", context, status_code=outcome.status)
-    return await _complete_sign_in(request, user, "password and code")
+    response = await _complete_sign_in(request, user, "password and code")
+    parsed = totp.parse_code(form["code"])
+    if parsed is not None and parsed[0] == "recovery":  # say how many are left
+        async with ctx.db() as db:
+            note_recovery_sign_in(request, await two_factor.recovery_codes_left(db, user.id))
+    return response
 
 
 def _expired(request: Request) -> Response:

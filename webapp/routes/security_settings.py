@@ -8,8 +8,10 @@ from starlette.routing import Route
 
 from webapp import apikey
 from webapp.context import get_ctx
+from webapp.models import ApiKey
 from webapp.repositories import api_keys, two_factor
 from webapp.routes.account_safety import activity_context, password_context, sessions_context
+from webapp.routes.security_status import pop_recovery_notice, status_context
 from webapp.routes.two_factor import section_context
 from webapp.security import sessions
 from webapp.security.guard import Modal, guard, step_up
@@ -34,6 +36,8 @@ async def page(request: Request) -> Response:
         "masked": apikey.masked(row.hint) if row else "",
         "key_row": row,
         "tf": section_context(request, auth, pending, left),
+        "codes_left_after_recovery": pop_recovery_notice(request),
+        **await status_context(request, auth),
         **await activity_context(request, auth),
         **await sessions_context(request, auth),
         **password_context(auth),
@@ -73,16 +77,18 @@ async def masked(request: Request) -> Response:
     async with ctx.db() as db:
         row = await api_keys.get(db, auth.user.id)
     hint = row.hint if row else "????"
-    return render(request, "partials/api_key.html", {"masked": apikey.masked(hint)})
+    return render(request, "partials/api_key.html", {"masked": apikey.masked(hint), "key_row": row})
 
 
 @step_up(_view_modal)
 async def view(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Reveal the key: at once inside a fresh step-up window, else after the modal."""
-    plain = await api_key.reveal(Actor.of(request, auth))
-    if plain is None:
-        return render(request, "partials/api_key.html", {"masked": ""}, status_code=404)
-    return _revealed(request, plain, "")
+    shown = await api_key.reveal(Actor.of(request, auth))
+    if shown is None:
+        context = {"masked": "", "key_row": None}
+        return render(request, "partials/api_key.html", context, status_code=404)
+    plain, row = shown
+    return _revealed(request, plain, "", row)
 
 
 async def regenerate_form(request: Request) -> Response:
@@ -96,14 +102,15 @@ async def regenerate_form(request: Request) -> Response:
 @step_up(_regenerate_modal)
 async def regenerate(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Replace the key; the old one stops authenticating the moment this commits."""
-    plain, _row = await api_key.regenerate(Actor.of(request, auth))
+    plain, row = await api_key.regenerate(Actor.of(request, auth))
     notice = "New key created. The old key no longer works: update your programs."
-    return _revealed(request, plain, notice)
+    return _revealed(request, plain, notice, row)
 
 
-def _revealed(request: Request, plain: str, notice: str) -> Response:
+def _revealed(request: Request, plain: str, notice: str, row: ApiKey | None) -> Response:
     ctx = get_ctx(request)
     context = {"key": plain, "seconds": ctx.settings.reveal_seconds, "notice": notice}
+    context["key_row"] = row
     return render(request, "partials/api_key_revealed.html", context)
 
 

@@ -24,6 +24,7 @@ from webapp.services.actor import Actor
 from webapp.templating import render
 from webapp.trading_fields import ALL_FIELDS, PUBLIC_FIELDS
 
+ECHO = 200  # a refused value is shown back whole (up to this), so the message makes sense
 BASE = "/trading-accounts"
 NOT_FOUND = "No such trading account. Reload Trading Accounts to see yours."
 
@@ -70,7 +71,7 @@ async def create(request: Request) -> Response:
     data = await forms.read(request, *ALL_FIELDS)
     saved = await service.create(Actor.of(request, auth), data)
     if saved.account is None:
-        public = {k: data[k][:64] for k in PUBLIC_FIELDS}
+        public = {k: data[k][:ECHO] for k in PUBLIC_FIELDS}
         context = _form_context(public, saved.errors)
         return render(request, "trading/new.html", context, status_code=422)
     return RedirectResponse(f"{BASE}?added=1", status_code=303)
@@ -207,7 +208,7 @@ async def save(request: Request, auth: Auth, form: dict[str, str]) -> Response:
         account = await _owned(request, auth)
         if account is None:
             return _missing(request)
-        values = {k: data[k][:64] for k in PUBLIC_FIELDS}
+        values = {k: data[k][:ECHO] for k in PUBLIC_FIELDS}
         return _edit_response(request, auth, account, values, saved.errors, 422)
     context = {"a": saved.account, "brokers": BROKERS, "notice": "Saved."}
     return render(request, "partials/account_card.html", context)
@@ -227,8 +228,11 @@ async def delete_form(request: Request) -> Response:
 @step_up(_modal_for(_delete_modal))
 async def delete(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Delete after a step-up and a confirmation; the card disappears."""
-    await service.delete(Actor.of(request, auth), request.state.account.id)
-    return Response("", media_type="text/html")
+    name = await service.delete(Actor.of(request, auth), request.state.account.id)
+    async with get_ctx(request).db() as db:
+        left = await repo.list_for(db, auth.user.id)
+    context = {"name": name or "", "empty": not left}
+    return render(request, "partials/account_deleted.html", context)
 
 
 _ID = "{account_id:int}"

@@ -57,7 +57,7 @@ def show(request: Request, modal: Modal, status_code: int = 200) -> Response:
     return render(
         request,
         "partials/stepup_modal.html",
-        {"m": modal},
+        {"m": modal, "lapsed": modal.ask_password and policy.lapsed(request)},
         status_code=status_code,
         headers=headers,
     )

@@ -139,6 +139,15 @@ def missing(request: Request, user: User, action: str) -> frozenset[Factor]:
     return _missing(current(request), user, action, get_ctx(request))
 
 
+def lapsed(request: Request) -> bool:
+    """Whether this session proved itself before and every proof has since expired."""
+    proofs = current(request)
+    if not proofs.at:
+        return False
+    ctx = get_ctx(request)
+    return all(ctx.now() - at > ctx.settings.stepup_seconds for at in proofs.at.values())
+
+
 def require(proofs: Proofs, user: User, action: str, now: float, window: float) -> None:
     """Raise :class:`Denied` unless ``proofs`` satisfy ``action`` for ``user``."""
     if _short(proofs, user, action, now, window):

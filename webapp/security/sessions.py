@@ -20,6 +20,9 @@ from webapp.repositories import users
 
 _UNSET = object()
 
+# Why the last session ended without a sign-out here: "revoked" (elsewhere) or "expired".
+ENDED = "ended"
+
 
 class LoginRequired(Exception):
     """The request needs a signed-in user; ``to`` says where to send the browser."""
@@ -118,11 +121,13 @@ async def _load(request: Request) -> Auth | None:
         record = await records.get(db, record_id_for(sid))
         if record is None or record.revoked_at is not None:
             request.session.clear()
+            request.session[ENDED] = "revoked"  # for the sign-in page's message
             return None
         if _expired(ctx, record.created_at, record.last_seen_at, now):
             await records.revoke(db, record.id, now)
             await db.commit()
             request.session.clear()
+            request.session[ENDED] = "expired"
             return None
         user = await users.by_id(db, record.user_id)
         if user is None:

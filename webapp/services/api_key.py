@@ -8,8 +8,8 @@ from webapp.security.policy import Action
 from webapp.services.actor import Actor
 
 
-async def reveal(actor: Actor) -> str | None:
-    """The key in full (None if the user has none); recorded as viewed."""
+async def reveal(actor: Actor) -> tuple[str, ApiKey] | None:
+    """The key in full and its row (None if the user has none); recorded as viewed."""
     actor.require(Action.VIEW_API_KEY)
     async with actor.ctx.db() as db:
         row = await api_keys.get(db, actor.user_id)
@@ -18,7 +18,7 @@ async def reveal(actor: Actor) -> str | None:
         plain = api_keys.reveal(actor.ctx.keys, row)
         await actor.note(db, "api_key_viewed")
         await db.commit()
-    return plain
+    return plain, row
 
 
 async def regenerate(actor: Actor) -> tuple[str, ApiKey | None]:

@@ -10,7 +10,7 @@ from webapp.repositories import trading_accounts as repo
 from webapp.security.policy import Action
 from webapp.services.actor import Actor
 from webapp.trading import Saved
-from webapp.trading_fields import ALL_FIELDS
+from webapp.trading_fields import PUBLIC_FIELDS, SECRET_FIELDS
 
 
 async def create(actor: Actor, data: Mapping[str, str]) -> Saved:
@@ -55,11 +55,9 @@ async def save(actor: Actor, account_id: int, data: Mapping[str, str]) -> Saved 
             await db.rollback()  # a refused nickname may have left the row half-changed
             return saved
         after = repo.public_view(account)
-        changed = [
-            k
-            for k in ALL_FIELDS
-            if (k in before and before[k] != after[k]) or (k not in before and data.get(k, ""))
-        ]
+        # Only what changed: public fields compared, secrets typed (blank keeps one).
+        changed = [k for k in PUBLIC_FIELDS if before[k] != after[k]]
+        changed += [k for k in SECRET_FIELDS if data.get(k, "").strip()]
         detail = f"{account.pseudo_acc_name}: {', '.join(changed) or 'nothing'}"
         await actor.note(db, "credentials_edited", detail)
         await db.commit()

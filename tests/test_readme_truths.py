@@ -1,0 +1,45 @@
+"""What the README and the API description promise is what the code does."""
+
+import re
+
+from tests.live_server import ROOT
+from webapp import openapi
+from webapp.passwords import HASHER
+
+README = (ROOT / "README.md").read_text()
+DOCS = [ROOT / "README.md", ROOT / "pyproject.toml", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_readme_states_the_argon2_parameters_the_code_uses():
+    p = HASHER  # argon2-cffi's PasswordHasher keeps its parameters here
+    memory = f"{p.memory_cost // 1024} MiB"
+    assert f"argon2id (t={p.time_cost}, {memory}, p={p.parallelism}" in README
+
+
+def test_the_api_promises_no_status_it_never_answers():
+    # Nothing on /api/v1 rate-limits yet: a 429 in the description would be a lie.
+    statuses = {
+        status
+        for path in openapi.spec()["paths"].values()
+        for operation in path.values()
+        if isinstance(operation, dict)
+        for status in operation.get("responses", {})
+    }
+    assert "429" not in statuses
+    assert "429" not in README.split("Errors are", 1)[1].split("###", 1)[0]
+
+
+def test_docs_point_only_at_files_in_the_repository():
+    names = {p.name for p in ROOT.rglob("*.md") if ".venv" not in p.parts}
+    missing = []
+    for doc in DOCS:
+        text = doc.read_text()
+        linked = re.findall(r"\]\(([^)#\s]+)", text)  # markdown links and images
+        named = re.findall(r"\b([\w./-]+\.md)\b", text)  # any mention of a markdown file
+        for target in linked + named:
+            if "://" in target:
+                continue
+            here = (doc.parent / target).exists() or (ROOT / target).exists()
+            if not here and not ("/" not in target and target in names):
+                missing.append(f"{doc.name}: {target}")
+    assert not missing, missing

@@ -121,9 +121,10 @@ class ConnectionGate:
     def idle(self, conn: Closable) -> None:
         """A response finished: the next head is due within the deadline."""
         if conn in self._open:
-            self._waiting.pop(conn, None)
             self._waiting[conn] = self._clock()
-            self._ensure_sweeper()
+            self._waiting.move_to_end(conn)
+            if self._sweeper is None:
+                self._ensure_sweeper()
 
     def release(self, conn: Closable) -> None:
         """The connection is gone (idempotent)."""

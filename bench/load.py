@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import re
 import time
@@ -93,6 +94,7 @@ async def mixed_load(base: str, seconds: float, concurrency: int = 16) -> tuple[
     ops, weights = list(WEIGHTS), list(WEIGHTS.values())
     end = time.perf_counter() + seconds
     rng = random.Random(13)  # the same mix every run
+    names = itertools.count()  # account nicknames are unique per trader
 
     async def one(op: str, mine: list[int]) -> int:
         if op == "api read":
@@ -115,7 +117,8 @@ async def mixed_load(base: str, seconds: float, concurrency: int = 16) -> tuple[
         # account write: create, rename, delete in turn (the table stays small)
         headers = {"api-key": writer_key}
         if not mine:
-            r = await api.post("/api/v1/trading-accounts", json=ACCOUNT, headers=headers)
+            body = {**ACCOUNT, "pseudoAccName": f"Bench {next(names)}"}
+            r = await api.post("/api/v1/trading-accounts", json=body, headers=headers)
             if r.status_code == 201:
                 mine.append(r.json()["result"]["id"])
             return r.status_code
@@ -123,7 +126,7 @@ async def mixed_load(base: str, seconds: float, concurrency: int = 16) -> tuple[
         if rng.random() < 0.5:
             r = await api.patch(
                 f"/api/v1/trading-accounts/{account}",
-                json={"pseudoAccName": f"Bench {rng.randint(1, 999)}"},
+                json={"pseudoAccName": f"Bench {next(names)}"},
                 headers=headers,
             )
             return r.status_code

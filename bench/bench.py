@@ -248,7 +248,7 @@ def postgres_workers(seconds: int) -> str:
     postmaster = int((Path(pgdir) / "data" / "postmaster.pid").read_text().split()[0])
     cpus = os.cpu_count() or 1
     app_cpus = f"1-{cpus - 1}" if cpus > 1 else "0"
-    rates, shares = {}, {}
+    rates, shares, free = {}, {}, {}
     try:
         for workers in (1, 2):
             name = f"bench_{workers}_{os.getpid()}"
@@ -269,6 +269,11 @@ def postgres_workers(seconds: int) -> str:
                         (cpu_seconds(pg_pids) - pg0) / seconds,
                         wrk_cpu / seconds,
                     )
+                    # Then unpinned: every process may use every core.
+                    for pid in app_pids:
+                        os.sched_setaffinity(pid, range(cpus))
+                    report = wrk(f"{base}/api/v1/me", seconds, 20, "-H", f"api-key: {key}")
+                    free[workers] = requests_per_second(report)
                 finally:
                     stop(proc)
     finally:
@@ -278,7 +283,8 @@ def postgres_workers(seconds: int) -> str:
     return (
         f"{rates[2]:.0f} req/s ÷ {rates[1]:.0f} req/s = **{ratio:.2f}** (wrk on CPU 0, app on "
         f"CPU {app_cpus}; with two workers the app used {app2:.2f} cores, PostgreSQL "
-        f"{pg2:.2f}, wrk {wrk2:.2f} of {cpus})"
+        f"{pg2:.2f}, wrk {wrk2:.2f} of {cpus}); unpinned {free[2]:.0f} ÷ {free[1]:.0f} = "
+        f"{free[2] / free[1]:.2f}"
     )
 
 

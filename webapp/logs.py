@@ -69,8 +69,8 @@ class RepeatFilter(logging.Filter):
         for key, (start, _passed, held, origin) in list(self._seen.items()):
             if now - start < self._window:
                 continue
-            del self._seen[key]
-            if held:
+            # pop, not del: argon2 worker threads log too, and may flush the same key.
+            if self._seen.pop(key, None) is not None and held:
                 self._emit(_summary(origin, key[2], held, self._window))
 
 

@@ -69,7 +69,7 @@ class RepeatFilter(logging.Filter):
         for key, (start, _passed, held, origin) in list(self._seen.items()):
             if now - start < self._window:
                 continue
-            # pop, not del: argon2 worker threads log too, and may flush the same key.
+            # pop, not del: records may come from worker threads flushing the same key.
             if self._seen.pop(key, None) is not None and held:
                 self._emit(_summary(origin, key[2], held, self._window))
 

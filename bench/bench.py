@@ -199,17 +199,18 @@ def sign_in_flood(base: str, seconds: int) -> tuple[float, float, float]:
     return idle, busy, requests_per_second(result["out"])
 
 
-def restart_times(data_dir: Path, rounds: int = 3) -> list[float]:
-    """Seconds to the first 200 on /healthz, started on an existing database."""
+def restart_times(data_dir: Path, rounds: int = 3) -> list[tuple[float, float]]:
+    """Seconds to the first 200 on /healthz, started on an existing database, and the
+    CPU seconds the server had used by then (what a busy shared machine can't inflate)."""
     found = []
     for _ in range(rounds):
         proc, _, seconds = start_app(data_dir)
+        found.append((seconds, cpu_seconds([proc.pid])))
         stop(proc)
-        found.append(seconds)
     return found
 
 
-def restart_times_compiled(data_dir: Path) -> list[float]:
+def restart_times_compiled(data_dir: Path) -> list[tuple[float, float]]:
     """The same with webapp's bytecode compiled, as ``pip install`` leaves it (a checkout
     under PYTHONDONTWRITEBYTECODE=1 compiles every module of the app on every start)."""
     subprocess.run(
@@ -422,13 +423,15 @@ def main() -> None:
         )
     )
     pyc = "no bytecode cache" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "bytecode cached"
+    wall = [w for w, _ in startup_compiled]
     rows.append(
         (
             "Start-up",
-            f"**{statistics.median(startup_compiled):.2f} s** to the first 200 on an existing "
-            f"database, app compiled as installed (runs {_seconds(startup_compiled)}); "
-            f"{statistics.median(startup):.2f} s from this checkout, {pyc} "
-            f"(runs {_seconds(startup)})",
+            f"**{statistics.median(wall):.2f} s** to the first 200 on an existing database, "
+            f"app compiled as installed (runs {_seconds(wall)}; CPU used by then "
+            f"{_seconds([c for _, c in startup_compiled])} s); from this checkout, {pyc}: "
+            f"{statistics.median(w for w, _ in startup):.2f} s (runs "
+            f"{_seconds([w for w, _ in startup])}; CPU {_seconds([c for _, c in startup])} s)",
             "≤ 1.0 s",
         )
     )

@@ -363,7 +363,7 @@ def main() -> None:
     total = sum(len(v) for v in tally.latencies.values())
     per_op = "; ".join(
         f"{op} {len(tally.latencies[op])}× p99 {p(tally.latencies[op], 99):.0f} ms"
-        for op in load.WEIGHTS
+        for op in load.OPERATIONS
         if len(tally.latencies[op]) >= 2
     )
     odd = {
@@ -373,7 +373,7 @@ def main() -> None:
     }
     rows.append(
         (
-            f"Mixed load, {args.mixed_seconds} s, 16 clients",
+            f"Mixed load, {args.mixed_seconds} s, 16 clients (2 signing in, 1 regenerating)",
             f"**{total / elapsed:.0f} req/s**, **{tally.server_errors}** 5xx; {per_op}"
             + (f"; other statuses {odd}" if odd else ""),
             "5xx = 0",

@@ -28,13 +28,15 @@ ACCOUNT = {
 }
 # Operation mix: mostly reads, as a trading desk's programs and pages make.
 WEIGHTS = {
-    "api read": 40,
+    "api read": 45,
     "api list accounts": 15,
     "security page": 15,
-    "account write": 20,
-    "sign-in": 5,
-    "key regeneration": 5,
+    "account write": 25,
 }
+# Sign-ins (argon2id, one hash at a time) and regenerations get clients of their own,
+# so a queue of password hashes does not stall the readers behind it.
+DEDICATED = {"sign-in": 2, "key regeneration": 1}
+OPERATIONS = [*WEIGHTS, *DEDICATED]
 
 
 async def sign_in(client: httpx.AsyncClient, username: str) -> httpx.Response:
@@ -134,10 +136,10 @@ async def mixed_load(base: str, seconds: float, concurrency: int = 16) -> tuple[
         r = await api.delete(f"/api/v1/trading-accounts/{account}", headers=headers)
         return r.status_code
 
-    async def worker() -> None:
+    async def worker(only: str = "") -> None:
         mine: list[int] = []
         while time.perf_counter() < end:
-            op = rng.choices(ops, weights)[0]
+            op = only or rng.choices(ops, weights)[0]
             started = time.perf_counter()
             try:
                 status = await one(op, mine)
@@ -146,7 +148,9 @@ async def mixed_load(base: str, seconds: float, concurrency: int = 16) -> tuple[
             tally.add(op, started, status)
 
     began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    dedicated = [worker(op) for op, count in DEDICATED.items() for _ in range(count)]
+    mixed = [worker() for _ in range(concurrency - len(dedicated))]
+    await asyncio.gather(*dedicated, *mixed)
     elapsed = time.perf_counter() - began
     for client in (reader, rotator, api):
         await client.aclose()

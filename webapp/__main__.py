@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import traceback
@@ -35,11 +36,25 @@ def serve(args: argparse.Namespace) -> int:
     """Run the app under uvicorn."""
     import uvicorn
 
-    from webapp import banner
+    from webapp import banner, server_protocol
     from webapp.app import create_app
+    from webapp.connections import raise_open_files_limit
 
     settings = _settings(args)
     logs.configure(settings.log_level, settings.log_format)
+    # Before any worker starts: children inherit the limit, and size their caps from it.
+    soft, hard = raise_open_files_limit()
+    limits = server_protocol.limits_from(settings)
+    server_protocol.configure(limits)
+    logging.getLogger("webapp.server").info(
+        "open files %d (hard %d); connections: at most %d, %s per address; "
+        "request head due within %.0f s",
+        soft,
+        hard,
+        limits.total,
+        limits.per_address or "no cap",
+        limits.head_timeout,
+    )
     # Refuse early, with a sentence: a schema this app cannot use, or keys that cannot
     # open the data. A new key is made here (once, before any worker) only for an
     # empty database.
@@ -64,7 +79,9 @@ def serve(args: argparse.Namespace) -> int:
         log_config=None,  # keep the handlers logs.configure() set up (text or JSON)
         proxy_headers=False,  # forwarded headers are ours to judge (AUTOTRADER_TRUSTED_PROXIES)
         http="webapp.server_protocol:NoDelayHTTPProtocol",
+        loop="auto",  # uvloop when installed (a dependency), else asyncio
         server_header=False,
+        timeout_keep_alive=5,  # idle keep-alive connections close after 5 s
     )
     return 0
 

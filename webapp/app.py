@@ -36,6 +36,7 @@ from webapp.routes import (
     two_factor,
 )
 from webapp.security.api_lookup import ApiKeyLookup
+from webapp.security.browser_only import BrowserOnly
 from webapp.security.csrf import RequestGuardMiddleware
 from webapp.security.headers import SecurityHeadersMiddleware
 from webapp.security.policy import Denied
@@ -160,7 +161,8 @@ def create_app(
         Middleware(SecurityHeadersMiddleware),
         Middleware(ErrorPageMiddleware),
         Middleware(
-            SessionMiddleware,
+            BrowserOnly,  # no session or cookie work on /api/ and /healthz
+            inner=SessionMiddleware,
             secret_key=keys.derive("session-cookie").hex(),
             session_cookie=SESSION_COOKIE,
             max_age=settings.absolute_timeout_seconds,
@@ -172,8 +174,9 @@ def create_app(
     routes = [
         # The API first: route matching is a scan, and API calls are the hot path.
         Route("/healthz", faults.healthz, methods=["GET"]),
-        *api_trading.routes,
         *api.routes,
+        *api_trading.routes,
+        *api.fallback,  # JSON 404 for the rest of /api/
         # Only static files are compressed: pages carry secrets next to reflected input,
         # and compressing those invites BREACH-style guessing.
         Mount("/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR)), name="static"),

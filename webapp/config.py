@@ -77,6 +77,9 @@ class Settings:
     event_retention_days: int = 365
     trusted_proxies: str = ""
     registrations_per_hour: int = 20
+    head_timeout_seconds: int = 10
+    max_connections: int = 0  # 0: sized from the open-files limit (webapp/connections.py)
+    max_connections_per_address: int = 128  # 0: no per-address cap
 
     @property
     def resolved_database_url(self) -> str:
@@ -104,6 +107,11 @@ class Settings:
             event_retention_days=_int(env, "AUTOTRADER_EVENT_RETENTION_DAYS", 365),
             trusted_proxies=_proxies(env.get("AUTOTRADER_TRUSTED_PROXIES", "")),
             registrations_per_hour=_int(env, "AUTOTRADER_REGISTRATIONS_PER_HOUR", 20),
+            head_timeout_seconds=_int(env, "AUTOTRADER_HEAD_TIMEOUT_SECONDS", 10),
+            max_connections=_int(env, "AUTOTRADER_MAX_CONNECTIONS", 0, minimum=0),
+            max_connections_per_address=_int(
+                env, "AUTOTRADER_MAX_CONNECTIONS_PER_ADDRESS", 128, minimum=0
+            ),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

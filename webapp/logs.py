@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -15,6 +17,82 @@ QUIET = ("sqlalchemy", "aiosqlite", "asyncpg", "alembic", "multipart", "python_m
 # Libraries whose INFO lines are chatter at start-up (Alembic's migration steps,
 # uvicorn's "Started server process"): shown only at AUTOTRADER_LOG_LEVEL=debug.
 CHATTY = ("alembic", "uvicorn.error")
+REPEAT_BURST = 3  # identical warnings/errors let through per window before summarising
+REPEAT_WINDOW = 60.0  # seconds
+_Key = tuple[str, int, str, str]
+
+
+class RepeatFilter(logging.Filter):
+    """Rate-limit identical warnings and errors, then summarise what was held back.
+
+    A flood (accept failures, refused connections, malformed requests) repeats one
+    message thousands of times a second; written out, it fills the disk. Per key
+    (logger, level, message template, exception type) the first few records of each
+    window pass; the rest are counted and reported as one line once the window ends.
+    Records below WARNING (the access log) pass untouched.
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[logging.LogRecord], None],
+        burst: int = REPEAT_BURST,
+        window: float = REPEAT_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._emit = emit
+        self._burst = burst
+        self._window = window
+        self._clock = clock
+        self._seen: dict[_Key, list] = {}  # key -> [window start, passed, held back, origin]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """True to write the record; False to count it instead."""
+        if getattr(record, "repeat_summary", False):
+            return True
+        now = self._clock()
+        if self._seen:
+            self._flush(now)
+        if record.levelno < logging.WARNING:
+            return True
+        exc = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
+        key = (record.name, record.levelno, str(record.msg), exc)
+        entry = self._seen.get(key)
+        if entry is None:
+            # Keep what the summary needs, not the record (its traceback holds frames).
+            origin = (record.name, record.levelno, record.pathname, record.lineno)
+            self._seen[key] = [now, 1, 0, origin]
+            return True
+        if entry[1] < self._burst:
+            entry[1] += 1
+            return True
+        entry[2] += 1
+        return False
+
+    def _flush(self, now: float) -> None:
+        for key, (start, _passed, held, origin) in list(self._seen.items()):
+            if now - start < self._window:
+                continue
+            # pop, not del: records may come from worker threads flushing the same key.
+            if self._seen.pop(key, None) is not None and held:
+                self._emit(_summary(origin, key[2], held, self._window))
+
+
+def _summary(origin: tuple, message: str, held: int, window: float) -> logging.LogRecord:
+    name, level, pathname, lineno = origin
+    first_line = message.splitlines()[0] if message else ""
+    period = "minute" if window == 60 else f"{window:.0f} s"
+    summary = logging.LogRecord(
+        name,
+        level,
+        pathname,
+        lineno,
+        "… %r repeated %d more times in the last %s",
+        (first_line[:200], held, period),
+        None,
+    )
+    summary.repeat_summary = True
+    return summary
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,8 +113,15 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str, fmt: str) -> None:
     """Send the app's and uvicorn's logs to stderr in the chosen format."""
+    # Skip caller, thread and process look-ups that no format here prints: they cost
+    # a few microseconds on every access-log line (the logging docs' "Optimization").
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(RepeatFilter(handler.handle))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

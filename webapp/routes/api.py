@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -26,9 +28,18 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+# What JSONResponse.render does, with the encoder built once instead of per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+class _Envelope(JSONResponse):
+    def render(self, content: object) -> bytes:
+        return _ENCODER.encode(content).encode("utf-8")
+
+
 def ok(result: object, status_code: int = 200) -> JSONResponse:
     """The success envelope."""
-    return JSONResponse({"status": "ok", "result": result}, status_code=status_code)
+    return _Envelope({"status": "ok", "result": result}, status_code=status_code)
 
 
 def error(
@@ -91,7 +102,8 @@ async def not_found(request: Request) -> Response:
     return error(404, "No such API endpoint. See /api/v1/openapi.json for the list.")
 
 
-routes = [
-    Route("/api/v1/me", me, methods=["GET"]),
+routes = [Route("/api/v1/me", me, methods=["GET"])]
+# Mounted after every other API route (app.py), so it only catches unknown paths.
+fallback = [
     Route("/api/{rest:path}", not_found, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
 ]

@@ -15,13 +15,16 @@ import sqlite3
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from webapp.models import ApiKey, User
+
+if TYPE_CHECKING:
+    import asyncpg
 
 LOOKUP_BUSY_MS = 200  # the event loop waits at most this long for a locked database
 
@@ -86,6 +89,8 @@ class ApiKeyLookup:
             self._conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             self._conn.execute(f"PRAGMA busy_timeout={LOOKUP_BUSY_MS}")
         elif self._url.get_backend_name() == "postgresql":
+            import asyncpg  # only PostgreSQL deployments pay for this import (~20 ms)
+
             dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
             self._pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = "; ".join(
@@ -30,8 +29,28 @@ BASE_HEADERS = {
 }
 
 
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+# Raw ASGI header pairs, built once: every response pays for these, the API most often.
+_BASE_RAW = [(name.lower().encode(), value.encode()) for name, value in BASE_HEADERS.items()]
+_NO_STORE = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+_STATIC = [(b"cache-control", b"no-cache")]
+_REPLACED = (b"cache-control", b"pragma", b"strict-transport-security")
+
+
+def _headers_for(existing: list, is_static: bool, is_https: bool) -> list:
+    """The response's headers plus ours; a header the route set itself is kept."""
+    present = {name.lower() for name, _ in existing}
+    added = [pair for pair in _BASE_RAW if pair[0] not in present]
+    if is_https:
+        added.append(HSTS)
+    # Pages, partials and API answers may carry secrets: never cache them.
+    ours = _STATIC if is_static else _NO_STORE
+    kept = [pair for pair in existing if pair[0].lower() not in _REPLACED]
+    return [*kept, *added, *ours]
+
+
 class SecurityHeadersMiddleware:
-    """Add the CSP and friends to every HTTP response."""
+    """Add the CSP and friends to every HTTP response (pure ASGI: no per-request objects)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -46,15 +65,8 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in BASE_HEADERS.items():
-                    headers.setdefault(name, value)
-                if is_https:
-                    headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-                # Pages, partials and API answers may carry secrets: never cache them.
-                headers["Cache-Control"] = "no-cache" if is_static else "no-store"
-                if not is_static:
-                    headers["Pragma"] = "no-cache"
+                existing = list(message.get("headers", ()))
+                message["headers"] = _headers_for(existing, is_static, is_https)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,38 @@
+"""The benchmark's anchor: a bare Starlette app (one JSONResponse route, no middleware).
+
+Run by bench/bench.py under the server settings ``python -m webapp serve`` uses
+(uvloop, httptools, no access log, no server header, 5 s keep-alive), so that every
+throughput row can be read as a fraction of what Starlette on this stack can do.
+Usage: python bench/bare.py PORT
+"""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def hello(request: Request) -> JSONResponse:
+    """A small JSON answer, about the size of /api/v1/me's."""
+    return JSONResponse({"status": "ok", "result": {"username": "bench"}})
+
+
+app = Starlette(routes=[Route("/", hello, methods=["GET"])])
+
+if __name__ == "__main__":
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        loop="auto",
+        http="auto",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        timeout_keep_alive=5,
+    )

@@ -59,7 +59,7 @@ async def test_saving_a_note_needs_the_step_up_and_stores_it_encrypted(app, trad
     asked = await trader.hx("POST", "/settings/notes", {"note": NOTE})
     assert "<dialog" in asked.text and 'hx-include="#note-form"' in asked.text
     saved = await trader.hx(
-        "POST", "/settings/notes", {"note": NOTE, "step": "verify", "password": PASSWORD}
+        "POST", "/settings/notes", {"note": NOTE, "step": "verify", "stepup_password": PASSWORD}
     )
     assert saved.status_code == 200 and "Note saved, encrypted" in saved.text
     assert NOTE.encode() not in await stored_bytes()  # only the ciphertext is stored
@@ -76,7 +76,7 @@ async def test_a_note_over_the_limit_is_refused_with_a_message(trader):
     await trader.page("/settings/notes")
     long = "x" * (storage.MAX_NOTE + 1)
     refused = await trader.hx(
-        "POST", "/settings/notes", {"note": long, "step": "verify", "password": PASSWORD}
+        "POST", "/settings/notes", {"note": long, "step": "verify", "stepup_password": PASSWORD}
     )
     assert refused.status_code == 422 and "1 to 500 characters" in refused.text
     assert long in refused.text  # kept for editing, not cut

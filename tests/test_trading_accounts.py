@@ -131,12 +131,32 @@ async def test_save_with_expired_window_asks_again_and_includes_the_form(trader,
     data = {**NEW, "loginId": "ZZ1", **dict.fromkeys(CREDS, "")}
     blocked = await trader.hx("POST", f"/trading-accounts/{account_id}", data)
     assert "<dialog" in blocked.text and f'hx-include="#acct-{account_id}-form"' in blocked.text
+    # The dialog's own fields are prefixed: the edit form has a broker "password" too.
+    assert 'name="stepup_password"' in blocked.text
     done = await trader.hx(
         "POST",
         f"/trading-accounts/{account_id}",
-        {**data, "step": "verify", "password": PASSWORD},
+        {**data, "step": "verify", "stepup_password": PASSWORD},
     )
     assert done.status_code == 200 and "ZZ1" in done.text
+    # The blank broker password kept its value; the login password was never stored.
+    shown = await trader.hx(
+        "POST", f"/trading-accounts/{account_id}/view", {"step": "verify", "password": PASSWORD}
+    )
+    assert CREDS["password"] in shown.text and PASSWORD not in shown.text
+
+
+async def test_save_never_takes_the_login_password_for_the_broker_one(trader, clock, settings):
+    """A lapsed window and only the login password in "password": refused, nothing saved."""
+    account_id = await add(trader)
+    clock.advance(settings.stepup_seconds + 1)
+    data = {**NEW, "loginId": "ZZ2", **dict.fromkeys(CREDS, ""), "password": PASSWORD}
+    refused = await trader.hx("POST", f"/trading-accounts/{account_id}", {**data, "step": "verify"})
+    assert refused.status_code == 422 and "ZZ2" not in refused.text
+    shown = await trader.hx(
+        "POST", f"/trading-accounts/{account_id}/view", {"step": "verify", "password": PASSWORD}
+    )
+    assert CREDS["password"] in shown.text and PASSWORD not in shown.text
 
 
 async def test_edit_validation_errors(app, trader):

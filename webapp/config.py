@@ -77,6 +77,7 @@ class Settings:
     event_retention_days: int = 365
     trusted_proxies: str = ""
     registrations_per_hour: int = 20
+    password_lock_seconds: int = 1
     head_timeout_seconds: int = 10
     max_connections: int = 0  # 0: sized from the open-files limit (webapp/connections.py)
     max_connections_per_address: int = 128  # 0: no per-address cap
@@ -107,6 +108,7 @@ class Settings:
             event_retention_days=_int(env, "AUTOTRADER_EVENT_RETENTION_DAYS", 365),
             trusted_proxies=_proxies(env.get("AUTOTRADER_TRUSTED_PROXIES", "")),
             registrations_per_hour=_int(env, "AUTOTRADER_REGISTRATIONS_PER_HOUR", 20),
+            password_lock_seconds=_int(env, "AUTOTRADER_PASSWORD_LOCK_SECONDS", 1),
             head_timeout_seconds=_int(env, "AUTOTRADER_HEAD_TIMEOUT_SECONDS", 10),
             max_connections=_int(env, "AUTOTRADER_MAX_CONNECTIONS", 0, minimum=0),
             max_connections_per_address=_int(

@@ -46,9 +46,9 @@ async def submit_modal(
     dialog = page.locator("dialog[open]")
     await expect(dialog).to_be_visible()
     if password is not None:
-        await dialog.locator("input[name=password]").fill(password)
+        await dialog.locator("#stepup-password").fill(password)
     if code is not None:
-        await dialog.locator("input[name=code]").fill(code)
+        await dialog.locator("#stepup-code").fill(code)
     await dialog.locator("button[type=submit]").click()
 
 

@@ -26,7 +26,7 @@ from webapp.security.policy import Factor
 from webapp.security.sessions import Auth
 from webapp.templating import render
 
-FIELDS = ("password", "code", "step", "confirm")
+FIELDS = ("password", "code", "step", "confirm", "stepup_password", "stepup_code")
 CONFIRM_MISSING = "Tick the box to confirm, then continue."
 
 
@@ -49,6 +49,12 @@ class Modal:
     error_field: str = ""
     code: str = ""
     confirmed: bool = False  # keep the box ticked when the password or code was wrong
+
+    @property
+    def prefix(self) -> str:
+        """Field-name prefix: a dialog that carries another form's fields (``include``)
+        must not send a second ``password`` beside a broker credential of that name."""
+        return "stepup_" if self.include else ""
 
 
 def show(request: Request, modal: Modal, status_code: int = 200) -> Response:
@@ -80,7 +86,11 @@ async def guard(
     if not short:
         return None
     outcome = await policy.prove(
-        request, auth.user, modal.action, form.get("password", ""), form.get("code", "")
+        request,
+        auth.user,
+        modal.action,
+        form.get(modal.prefix + "password", ""),
+        form.get(modal.prefix + "code", ""),
     )
     if outcome.ok:
         return None
@@ -88,7 +98,7 @@ async def guard(
         modal,
         error=outcome.message,
         error_field=outcome.field,
-        code=form.get("code", "")[:32],
+        code=form.get(modal.prefix + "code", "")[:32],
         confirmed=form.get("confirm") == "yes",
     )
     return show(request, failed, outcome.status)

@@ -38,11 +38,12 @@ async def check(
         # No account has such a password: refuse the shape, spend no hashing, count nothing.
         return Outcome.fail(422, f"Passwords are at most {MAX_PASSWORD} characters.", "password")
     now = ctx.now()
+    policy = throttle.passwords(ctx.settings.password_lock_seconds)
     account_key, address_key = throttle.password_key(username), throttle.address_key(ip)
     async with ctx.db() as db:
         address = await throttle.reserve(db, address_key, throttle.ADDRESS, now)
         account = (
-            await throttle.reserve(db, account_key, throttle.PASSWORD, now)
+            await throttle.reserve(db, account_key, policy, now)
             if not isinstance(address, int)
             else 0
         )

@@ -42,6 +42,14 @@ class Policy:
 
 # Passwords (sign-in and step-up) per account: 1 s doubling after 5, at most 15 min.
 PASSWORD = Policy(threshold=5, base_seconds=1, cap_seconds=900, window_seconds=86400)
+
+
+def passwords(first_lock_seconds: int) -> Policy:
+    """The password policy with its first lock set (AUTOTRADER_PASSWORD_LOCK_SECONDS)."""
+    base = min(float(first_lock_seconds), PASSWORD.cap_seconds)
+    return Policy(PASSWORD.threshold, base, PASSWORD.cap_seconds, PASSWORD.window_seconds)
+
+
 # TOTP codes per user: 30 s doubling after 5, at most 15 min.
 CODE = Policy(threshold=5, base_seconds=30, cap_seconds=900, window_seconds=86400)
 # Per client address: 100 failed passwords in 15 minutes, then wait for the window.

@@ -718,3 +718,22 @@ def test_storage_fault_classification_covers_the_drivers():
     assert faults.storage_fault(ConnectionRefusedError()) == "the database server cannot be reached"
     assert faults.storage_fault(RuntimeError("a bug")) is None
     assert faults.storage_fault(FileNotFoundError(errno.ENOENT, "gone")) is None
+
+
+@pytest.mark.sqlite_only
+def test_database_wal_shm_and_backup_are_private_whatever_the_folder_mode(tmp_path):
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    data_dir.chmod(0o777)
+    old = os.umask(0)
+    try:
+        install = new_install(tmp_path, data_dir=data_dir)
+        with server(install) as (base, _):
+            assert api(base, install.key, "GET", "/api/v1/me").status_code == 200
+            names = ["autotrader.db", "autotrader.db-wal", "autotrader.db-shm", "master.key"]
+            modes = {n: (data_dir / n).stat().st_mode & 0o777 for n in names}
+            assert cli(install, "backup", str(tmp_path / "copy.db")).returncode == 0
+    finally:
+        os.umask(old)
+    assert modes == dict.fromkeys(names, 0o600)
+    assert (tmp_path / "copy.db").stat().st_mode & 0o777 == 0o600

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,7 @@ class Tally:
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     server_errors: int = 0
-    transport_errors: int = 0
+    transport_errors: Counter = field(default_factory=Counter)
     requests: int = 0
 
     async def time(self, kind: str, call) -> httpx.Response | None:
@@ -54,8 +54,8 @@ class Tally:
         self.requests += 1
         try:
             response = await call
-        except httpx.HTTPError:
-            self.transport_errors += 1
+        except httpx.HTTPError as exc:
+            self.transport_errors[type(exc).__name__] += 1
             return None
         self.latencies[kind].append(time.perf_counter() - started)
         if response.status_code >= 500:
@@ -138,20 +138,19 @@ async def signer(base: str, username: str, tally: Tally, until: float) -> None:
             await tally.time("sign-in", c.post("/login", data=form))
 
 
-async def load(base: str, keys: list[str], seconds: float) -> Tally:
+async def load(base: str, keys: list[str], seconds: float, burst: int, regen: int) -> Tally:
     """Calm writers throughout, a burst of writers in the middle third."""
     tally = Tally()
     begin = time.monotonic()
     end = begin + seconds
     tasks = [asyncio.create_task(writer(base, keys[0], n, tally, end)) for n in range(WRITERS_CALM)]
     tasks += [asyncio.create_task(reader(base, keys[0], tally, end)) for _ in range(READERS)]
-    tasks.append(asyncio.create_task(regenerator(base, "regen", tally, end)))
+    tasks += [asyncio.create_task(regenerator(base, f"regen{i}", tally, end)) for i in range(regen)]
     tasks.append(asyncio.create_task(signer(base, "signer", tally, end)))
     await asyncio.sleep(seconds / 3)
     burst_end = begin + 2 * seconds / 3
     tasks += [
-        asyncio.create_task(writer(base, keys[1], 100 + n, tally, burst_end))
-        for n in range(WRITERS_BURST)
+        asyncio.create_task(writer(base, keys[1], 100 + n, tally, burst_end)) for n in range(burst)
     ]
     await asyncio.gather(*tasks)
     return tally
@@ -179,15 +178,16 @@ def argon2_cost() -> float:
     return statistics.median(runs)
 
 
-def run_once(workers: int, seconds: float, app_root: Path) -> Tally:
+def run_once(workers: int, args: argparse.Namespace) -> Tally:
     """One server, its traders, one load."""
     with tempfile.TemporaryDirectory(prefix="write-burst-") as folder:
-        proc, base = start(Path(folder) / "var", workers, app_root)
+        proc, base = start(Path(folder) / "var", workers, args.app_root.resolve())
         try:
             keys = [register_and_get_key(base, f"writer{i}", PASSWORD) for i in range(2)]
-            register_and_get_key(base, "regen", PASSWORD)
+            for i in range(args.regenerators):
+                register_and_get_key(base, f"regen{i}", PASSWORD)
             register_and_get_key(base, "signer", PASSWORD)
-            return asyncio.run(load(base, keys, seconds))
+            return asyncio.run(load(base, keys, args.seconds, args.burst, args.regenerators))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -198,6 +198,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--app-root", type=Path, default=ROOT)
+    parser.add_argument("--burst", type=int, default=WRITERS_BURST, help="writers in the burst")
+    parser.add_argument("--regenerators", type=int, default=1, help="browsers re-generating")
+    parser.add_argument("--workers", default="1,2", help="worker counts to measure, e.g. 1,2")
     args = parser.parse_args()
     hash_cost = argon2_cost()
     commit = subprocess.run(
@@ -211,7 +214,8 @@ def main() -> None:
     )
     print(
         f"{args.seconds:.0f} s per row; "
-        f"writers {WRITERS_CALM} → {WRITERS_BURST} in the middle third"
+        f"writers {WRITERS_CALM} → {WRITERS_CALM + args.burst} in the middle third, "
+        f"{args.regenerators} re-generating"
     )
     print()
     print(
@@ -219,11 +223,13 @@ def main() -> None:
         "sign-in p99 | argon2id hash |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for workers in (1, 2):
-        tally = run_once(workers, args.seconds, args.app_root.resolve())
+    for workers in (int(w) for w in args.workers.split(",")):
+        tally = run_once(workers, args)
         writes, signs = tally.latencies["write"], tally.latencies["sign-in"]
+        errors = tally.transport_errors
+        transport = f"{errors.total()}" + (f" ({', '.join(sorted(errors))})" if errors else "")
         print(
-            f"| {workers} | {tally.requests} | {tally.server_errors} | {tally.transport_errors} | "
+            f"| {workers} | {tally.requests} | {tally.server_errors} | {transport} | "
             f"{p(writes, 0.5)} | {p(writes, 0.99)} | {p(signs, 0.5)} | {p(signs, 0.99)} | "
             f"{hash_cost * 1000:.0f} ms |",
             flush=True,

@@ -215,6 +215,9 @@ def _sentence(command: str, exc: Exception) -> str:
     reason = faults.storage_fault(exc)
     if reason:
         return f"{reason}: {faults.advice(reason)}, then run {command} again"
+    if isinstance(exc, OSError) and exc.filename:
+        fix = "fix the path or its permissions"
+        return f"{exc.filename}: {exc.strerror} — {fix}, then run {command} again"
     return (
         f"{command} stopped on an unexpected {type(exc).__name__}: run it again with "
         "AUTOTRADER_LOG_LEVEL=debug to see the details"

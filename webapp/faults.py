@@ -37,7 +37,7 @@ _SQLITE = {
     5: "the database is busy",
     6: "the database is busy",
     8: "the database is read-only",
-    10: "the disk cannot be read or written (I/O error)",
+    10: "the database cannot be read or written (an I/O error: the disk may be full)",
     13: "the disk is full",
     14: "the database file cannot be opened",
 }
@@ -90,6 +90,8 @@ def advice(reason: str) -> str:
         return "make the database and its folder writable"
     if "busy" in reason:
         return "wait a moment"
+    if "cannot be opened" in reason:
+        return "make sure the database file and its folder exist and are writable"
     return "check the database location (--data-dir, AUTOTRADER_DATABASE_URL) and the disk"
 
 
@@ -98,7 +100,7 @@ class FaultState:
     """What went wrong lately, for ``/healthz``; cleared by a probe that succeeds."""
 
     storage: str | None = None
-    keys: bool = False
+    keys: str | None = None
     probed_at: float = 0.0
 
 
@@ -135,7 +137,7 @@ async def storage_error(request: Request, exc: Exception) -> Response:
 async def vault_error(request: Request, exc: Exception) -> Response:
     """503 when a stored secret does not open with the loaded keys."""
     log.error("a stored secret did not open: %s %s answered 503", request.method, request.url.path)
-    state_of(request).keys = True
+    state_of(request).keys = state_of(request).keys or "a stored secret did not open"
     return _answer(request, CANNOT_OPEN)
 
 
@@ -157,6 +159,7 @@ async def healthz(request: Request) -> Response:
     """Ready: 200 "ok"; after a fault, 503 with the reason until a probe shows it gone."""
     state = state_of(request)
     ctx = request.app.state.ctx
+    ctx.keys  # noqa: B018 (one stat(): notices a changed or missing key file)
     now = time.monotonic()
     if (state.storage or state.keys) and now - state.probed_at >= PROBE_EVERY_SECONDS:
         state.probed_at = now
@@ -164,13 +167,11 @@ async def healthz(request: Request) -> Response:
             state.storage = await _probe_storage(request)
         if state.keys:
             async with ctx.engine.connect() as conn:
-                problem = await find_problem(conn, ctx.keys, "the loaded key ring")
-            state.keys = problem is not None
+                state.keys = await find_problem(conn, ctx.keys, "the loaded key ring")
     if state.storage:
         return PlainTextResponse(f"not ready: {state.storage}", status_code=503)
     if state.keys:
-        reason = "the loaded master keys do not open the stored secrets"
-        return PlainTextResponse(f"not ready: {reason}", status_code=503)
+        return PlainTextResponse(f"not ready: {state.keys}", status_code=503)
     if ctx.key_source.problem:
         return PlainTextResponse(f"ok; warning: {ctx.key_source.problem}")
     return PlainTextResponse("ok")

@@ -71,7 +71,7 @@ async def _present(conn: AsyncConnection) -> list[Sealed]:
 
     def read(c: object) -> list[Sealed]:
         found = inspect(c)
-        tables = set(found.get_table_names())
+        tables = set(found.get_table_names()) & {s.table for s in SEALED}
         columns = {t: {col["name"] for col in found.get_columns(t)} for t in tables}
         return [s for s in SEALED if s.column in columns.get(s.table, ())]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from webapp import faults
 from webapp.context import AppContext
 from webapp.repositories import events
 from webapp.security import throttle
@@ -35,6 +36,10 @@ async def run_forever(ctx: AppContext) -> None:
     while True:
         try:
             await prune_events(ctx)
-        except Exception:  # keep the app serving if one run fails
-            log.exception("pruning security events failed")
+        except Exception as exc:  # keep the app serving if one run fails
+            reason = faults.storage_fault(exc)
+            if reason:  # a full or read-only disk: one line, as for requests
+                log.error("pruning security events failed: %s", reason)
+            else:
+                log.exception("pruning security events failed")
         await asyncio.sleep(PRUNE_EVERY_SECONDS)

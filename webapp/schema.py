@@ -6,6 +6,7 @@ itself (a heavy import) loads only when a database must be created or upgraded.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,13 +63,18 @@ def _current(connection: Connection) -> str | None:
 
 def is_known(revision: str) -> bool:
     """Whether the migration scripts define ``revision`` (asks Alembic)."""
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
-
+    quiet = logging.getLogger("alembic")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # its INFO lines would bury the one-sentence refusal
     try:
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
+
         return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
     except CommandError:
         return False
+    finally:
+        quiet.setLevel(level)
 
 
 def _is_empty(connection: Connection) -> bool:

@@ -207,19 +207,28 @@ class KeySource:
 
     def ring(self) -> KeyRing:
         """The current ring (one stat() call to notice a changed key file)."""
-        if not self.from_env:
+        if self.from_env:
+            return self._ring
+        try:
+            found = self.path.stat()
+        except OSError as exc:
+            self._stamp = None  # read it again when it comes back
+            self._report(_why(self.path, exc))
+            return self._ring
+        if (found.st_mtime_ns, found.st_size) != self._stamp:
+            self._stamp = (found.st_mtime_ns, found.st_size)  # judge each version once
             try:
-                found = self.path.stat()
-                if (found.st_mtime_ns, found.st_size) != self._stamp:
-                    self._stamp = (found.st_mtime_ns, found.st_size)  # judge each version once
-                    self._ring = self._same_keys(self._read())
+                self._ring = self._same_keys(self._read())
                 self._report(None)
             except (OSError, ValueError) as exc:
                 self._report(_why(self.path, exc))
         return self._ring
 
     def _same_keys(self, new: KeyRing) -> KeyRing:
-        # A key id never changes its bytes: a different file must not fork the data.
+        # A key id never changes its bytes, and rotation keeps the active key (it only
+        # adds one or drops unused ones): any other file must not fork the data.
+        if self._ring.active_id not in new.key_ids:
+            raise ValueError(f"{self.path} no longer holds the active key {self._ring.active_id!r}")
         for kid in set(new.key_ids) & set(self._ring.key_ids):
             if not hmac.compare_digest(new._keys[kid], self._ring._keys[kid]):
                 raise ValueError(f"{self.path} now holds a different key {kid!r}")

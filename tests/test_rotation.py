@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tests import databases
 from tests.helpers import PASSWORD, enrol
@@ -76,11 +76,25 @@ def raw_bytes(settings: Settings) -> bytes:
     )
 
 
+def insecure_delete(dbapi_connection: object, _record: object) -> None:
+    """SQLite as most builds ship it: freed space keeps its old bytes (Debian's build
+    zeroes it by default, which would hide what --remove-old must clean up)."""
+    dbapi_connection.execute("PRAGMA secure_delete=OFF")  # type: ignore[attr-defined]
+
+
 @pytest.mark.sqlite_only
 async def test_remove_old_leaves_no_old_ciphertext_in_the_file_or_wal(app, trader, clock, settings):
+    event.listen(app.state.ctx.engine.sync_engine, "connect", insecure_delete)
+    await app.state.ctx.engine.dispose()  # the app's next connections keep freed bytes
     await enrol(trader, clock)
     account_id = await add(trader)
     await write_old_values(trader, clock, account_id)
+    # Deleted rows: whole pages of their ciphertexts go to the free list, which no
+    # later UPDATE touches.
+    gone = [await add(trader, pseudoAccName=f"Gone{n}", apiSecret="x" * 200) for n in range(40)]
+    for number in gone:
+        deleted = await trader.hx("POST", f"/trading-accounts/{number}/delete", {"confirm": "yes"})
+        assert deleted.status_code == 200
     assert b"v1.k1." in raw_bytes(settings)  # overwritten values are still in the bytes
     first = await rotate(settings)
     assert first.added_key and key_ids(settings) == ["k1", "k2"]

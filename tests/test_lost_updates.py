@@ -245,18 +245,25 @@ def test_rotation_beside_regenerations_and_edits_loses_nothing(live_factory, tmp
             register_and_get_key(live.base, name, PASSWORD)
         owner_key = register_and_get_key(live.base, "editor", PASSWORD)
         account_id = new_account(live.base, owner_key)
-        load = Load()
-        for name in regenerators:
-            load.run(regenerate_loop, load, live.base, name)
-        for name in FIELDS:
-            load.run(patch_loop, load, live.base, owner_key, account_id, name)
-        rotations = [rotate_cli(live) for _ in range(3)]
-        load.finish()
-        for done in rotations:
+        lost, statuses, acked, last_key = [], Counter(), 0, {}
+        for round_no in range(3):
+            # The writers stop as soon as the rotation returns and the database is
+            # checked then: a write the rotation undid has had no time to be replaced.
+            load = Load()
+            for name in regenerators:
+                load.run(regenerate_loop, load, live.base, name)
+            for name in FIELDS:
+                load.run(patch_loop, load, live.base, owner_key, account_id, name)
+            done = rotate_cli(live)
+            load.finish()
             assert done.returncode == 0, done.stderr
-        assert sum(len(k) for k in load.keys.values()) > 0 and len(load.fields) == len(FIELDS)
-        assert not [s for s in load.statuses if s >= 500], load.statuses
-        assert lost_writes(live, load, account_id) == []
+            statuses += load.statuses
+            acked += sum(len(k) for k in load.keys.values()) + len(load.fields)
+            last_key |= {name: keys[-1] for name, keys in load.keys.items() if keys}
+            lost += [f"rotation {round_no}: {m}" for m in lost_writes(live, load, account_id)]
+        assert acked > 0
+        assert not [s for s in statuses if s >= 500], statuses
+        assert lost == []
         # Whatever the rotations met, the View of each key shows the key that works.
         with httpx.Client(timeout=60) as client:
             trader = LiveTrader(client, regenerators[0], PASSWORD)
@@ -266,7 +273,7 @@ def test_rotation_beside_regenerations_and_edits_loses_nothing(live_factory, tmp
                 f"{live.base}/settings/security/api-key/view",
                 {"step": "verify", "password": PASSWORD},
             )
-            assert KEY.search(view.text).group(0) == load.keys[regenerators[0]][-1]
+            assert KEY.search(view.text).group(0) == last_key[regenerators[0]]
 
 
 def test_five_concurrent_patches_of_different_fields_all_survive(live_factory):

@@ -155,25 +155,25 @@ class Load:
         assert not self.errors, self.errors
 
 
-def regenerate_loop(load: Load, base: str, username: str, rounds: int | None = None) -> None:
+def regenerate_loop(
+    load: Load, base: str, username: str, pace: float = PACE, password: str = PASSWORD
+) -> None:
     """Re-generate the user's key again and again, recording every key the server gave."""
     acked = load.keys.setdefault(username, [])
     with httpx.Client(timeout=60) as client:
-        trader = LiveTrader(client, username, PASSWORD)
+        trader = LiveTrader(client, username, password)
         trader.login(base)
         trader.page(f"{base}/settings/security")
-        done = 0
-        while not load.stop.is_set() and (rounds is None or done < rounds):
+        while not load.stop.is_set():
             shown = trader.hx(
                 f"{base}/settings/security/api-key/regenerate",
-                {"step": "verify", "confirm": "yes", "password": PASSWORD},
+                {"step": "verify", "confirm": "yes", "password": password},
             )
             load.statuses[shown.status_code] += 1
             found = KEY.search(shown.text)
             if shown.status_code == 200 and found:
                 acked.append(found.group(0))
-            done += 1
-            time.sleep(PACE)
+            time.sleep(pace)
 
 
 def patch_loop(load: Load, base: str, key: str, account_id: int, name: str) -> None:
@@ -243,15 +243,19 @@ def test_rotation_beside_regenerations_and_edits_loses_nothing(live_factory, tmp
         regenerators = [f"regen{i}" for i in range(4)]
         for name in regenerators:
             register_and_get_key(live.base, name, PASSWORD)
+        slow = [f"bulk{uid:06d}" for uid in range(100, 3000, 250)]  # 12 of the filler users
         owner_key = register_and_get_key(live.base, "editor", PASSWORD)
         account_id = new_account(live.base, owner_key)
         lost, statuses, acked, last_key = [], Counter(), 0, {}
         for round_no in range(3):
             # The writers stop as soon as the rotation returns and the database is
-            # checked then: a write the rotation undid has had no time to be replaced.
+            # checked then. Bulk users re-generate slowly, so a key the rotation undid
+            # is rarely replaced by the same user's next one before the check.
             load = Load()
             for name in regenerators:
                 load.run(regenerate_loop, load, live.base, name)
+            for name in slow:
+                load.run(regenerate_loop, load, live.base, name, 0.5, bulk.PASSWORD)
             for name in FIELDS:
                 load.run(patch_loop, load, live.base, owner_key, account_id, name)
             done = rotate_cli(live)

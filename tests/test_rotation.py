@@ -2,6 +2,7 @@
 rings and key-file writes that never share or leave a temporary file."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,11 +14,12 @@ from tests import databases
 from tests.helpers import PASSWORD, enrol
 from tests.live_server import ROOT
 from tests.test_trading_accounts import CREDS, add
+from webapp import apikey
 from webapp.config import Settings
 from webapp.rotation import rotate
 from webapp.rotation_lock import BUSY_MESSAGE, rotation_lock
 from webapp.sealed_columns import ALL
-from webapp.vault import KEY_FILE_NAME, KeyRing, KeySource, new_key_line
+from webapp.vault import KEY_FILE_NAME, KeyRing, KeySource, aad, new_key_line
 
 
 @pytest.fixture
@@ -204,3 +206,35 @@ def test_key_file_writes_never_use_a_fixed_temp_name(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert (folder / KEY_FILE_NAME).read_text() == before
     assert sorted(p.name for p in folder.iterdir()) == [KEY_FILE_NAME, planted.name]
+
+
+@pytest.mark.sqlite_only
+async def test_a_key_regenerated_between_rotations_read_and_write_is_kept(
+    app, client, trader, settings
+):
+    old_key = await trader.reveal_key()
+    regenerated = apikey.generate()
+    calls = 0
+
+    def regenerate_meanwhile() -> None:
+        """The app's re-generation, committed after rotation read the row, before it writes."""
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            return
+        ring = KeySource("", settings.data_dir).ring()  # the app's ring: k2 is active
+        with sqlite3.connect(settings.data_dir / "autotrader.db") as db:
+            db.execute(
+                "UPDATE api_keys SET secret = ?, digest = ?, hint = ? WHERE user_id = 1",
+                (
+                    ring.encrypt(regenerated, aad("api_keys", 1, "secret")),
+                    ring.digest(apikey.LOOKUP_PURPOSE, regenerated),
+                    apikey.hint(regenerated),
+                ),
+            )
+
+    report = await rotate(settings, on_row=regenerate_meanwhile)
+    assert calls >= 1 and "api_keys.secret" not in report.counts  # the row was left alone
+    assert (await client.get("/api/v1/me", headers={"api-key": regenerated})).status_code == 200
+    assert (await client.get("/api/v1/me", headers={"api-key": old_key})).status_code == 401
+    assert await trader.reveal_key() == regenerated

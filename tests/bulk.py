@@ -18,6 +18,7 @@ from webapp.models import ApiKey, TradingAccount, User
 from webapp.vault import KeySource, aad
 
 CHUNK = 5000
+PASSWORD = "bulk user password"  # every bulk user's (a cheap argon2id hash of it)
 _SETVAL = "SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"
 
 
@@ -30,7 +31,7 @@ def fill(database_url: str, data_dir: Path, count: int) -> None:
     """Insert ``count`` users (ids 1…count), each with 2FA, a key and an account, sealed
     with the data directory's key file (made if missing). The schema must exist."""
     ring = KeySource("", data_dir, create=True).ring()
-    password_hash = FAST_HASHER.hash("bulk user password")
+    password_hash = FAST_HASHER.hash(PASSWORD)
     users, keys, accounts = [], [], []
     for uid in range(1, count + 1):
         totp = base64.b32encode(secrets.token_bytes(20)).decode()

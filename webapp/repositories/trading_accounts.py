@@ -62,6 +62,7 @@ async def lock_for_change(db: AsyncSession, account: TradingAccount) -> bool:
         sql_update(TradingAccount)
         .where(col(TradingAccount.id) == account.id, col(TradingAccount.user_id) == account.user_id)
         .values(updated_at=TradingAccount.updated_at)
+        .execution_options(synchronize_session=False)
     )
     if locked.rowcount != 1:
         return False

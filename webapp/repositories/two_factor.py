@@ -52,6 +52,14 @@ async def confirm(db: AsyncSession, keys: KeyRing, user: User, secret: str, step
 
 async def new_recovery_codes(db: AsyncSession, keys: KeyRing, user: User) -> list[str]:
     """Replace the user's recovery codes (the old set dies) and return the new ones."""
+    # Lock the user's row first: two concurrent replacements on PostgreSQL would each
+    # delete only the codes they can see and leave both new sets beside one key.
+    await db.exec(
+        update(User)
+        .where(col(User.id) == user.id)
+        .values(recovery_key=User.recovery_key)
+        .execution_options(synchronize_session=False)
+    )
     key = secrets.token_bytes(32)
     user.recovery_key = keys.encrypt(key, USER_RECOVERY_KEY.bound_to(user.id))
     await db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))

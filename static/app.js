@@ -156,11 +156,12 @@
   }
 
   // Move focus to what a swap brought in ([data-focus]), but only when the swap took
-  // the focus away (or it sat inside): a timed re-mask never steals it from a form.
+  // the focus away: a timed re-mask never steals it from a form, and focus the trader
+  // already moved into the new content stays where they put it.
   function focusAfterSwap(target) {
     const active = document.activeElement;
     const lost = !active || active === document.body || !active.isConnected;
-    if (!lost && !target.contains(active)) return;
+    if (!lost) return;
     if (document.querySelector("dialog[open]")) return;
     const scope = target.isConnected ? target : document;
     const next = scope.matches && scope.matches("[data-focus]") ? scope : scope.querySelector("[data-focus]");

@@ -354,7 +354,7 @@ def main() -> None:
     rows.append(
         (
             "Security page ÷ bare",
-            f"{page_rps:.0f} ÷ {bare_rps:.0f} = **{page_rps / bare_rps:.2f}**; p50 "
+            f"{page_rps:.0f} ÷ {bare_rps:.0f} = **{page_rps / bare_rps:.3f}**; p50 "
             f"**{wrk_percentile(page_report, 50):.1f} ms**, p99 "
             f"**{wrk_percentile(page_report, 99):.1f} ms** at 20 connections",
             "reported",

@@ -28,7 +28,7 @@ from sqlalchemy import text
 from tests import databases
 from tests.live_server import ROOT, _wait_healthy, free_port, register_and_get_key
 from tests.test_trading_accounts import CREDS, NEW
-from webapp import faults, keyring_check
+from webapp import faults, keyring_check, sealed_columns
 from webapp.db import make_engine
 from webapp.schema import HEAD
 from webapp.vault import KeyRing, new_key_line
@@ -140,10 +140,11 @@ async def _read_everything(install: Install, ring: KeyRing) -> dict:
             opened["version"] = (
                 await conn.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar()
-            for s in keyring_check.SEALED:
-                sql = f"SELECT {s.ids}, {s.column} FROM {s.table} WHERE {s.column} IS NOT NULL"  # noqa: S608
+            for s in sealed_columns.ALL:
+                ids = ", ".join(s.bound_ids)
+                sql = f"SELECT {ids}, {s.column} FROM {s.table} WHERE {s.column} IS NOT NULL"  # noqa: S608
                 for row in (await conn.execute(text(sql))).all():
-                    ring.decrypt(row[-1], s.bind(tuple(row[:-1])))
+                    ring.decrypt(row[-1], s.bound_to(*row[:-1]))
                     opened["secrets"] += 1
             opened["accounts"] = (
                 await conn.execute(text("SELECT count(*) FROM trading_accounts"))

@@ -42,6 +42,10 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logs.configure(settings.log_level, settings.log_format)
+    # Refuse early, with a sentence: a schema this app cannot use, or keys that cannot
+    # open the data. A new key is made here (once, before any worker) only for an
+    # empty database.
+    _prove_keys(settings, create=True)
     # Before any worker starts: children inherit the limit, and size their caps from it.
     soft, hard = raise_open_files_limit()
     limits = server_protocol.limits_from(settings)
@@ -55,10 +59,6 @@ def serve(args: argparse.Namespace) -> int:
         limits.per_address or "no cap",
         limits.head_timeout,
     )
-    # Refuse early, with a sentence: a schema this app cannot use, or keys that cannot
-    # open the data. A new key is made here (once, before any worker) only for an
-    # empty database.
-    _prove_keys(settings, create=True)
     banner.show(settings)
     workers = args.workers or 1
     if workers > 1:

@@ -11,17 +11,16 @@ with a sentence, not start a second, unrelated key beside the data.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webapp import db as database
-from webapp import schema
+from webapp import schema, sealed_columns
 from webapp.config import Settings
-from webapp.vault import KeyRing, KeySource, VaultError, aad
+from webapp.sealed_columns import SealedColumn
+from webapp.vault import KeyRing, KeySource, VaultError
 
 SAMPLES = 3  # ciphertexts tried per key: one tampered row must not stop the app
 
@@ -30,30 +29,8 @@ class KeyRingError(ValueError):
     """The keys at hand cannot open this database's secrets (the message says what to do)."""
 
 
-@dataclass(frozen=True)
-class Sealed:
-    """One encrypted column: where it is and the associated data of a row."""
-
-    table: str
-    column: str
-    ids: str
-    bind: Callable[[tuple], str]
-
-
-# Every sealed column (rotation.py walks the same ones).
-SEALED = (
-    *(
-        Sealed("users", name, "id", lambda r, n=name: aad("users", r[0], n))
-        for name in ("totp_secret", "totp_pending", "recovery_key")
-    ),
-    Sealed("api_keys", "secret", "user_id", lambda r: aad("api_keys", r[0], "secret")),
-    Sealed(
-        "trading_accounts",
-        "credentials",
-        "user_id, id",
-        lambda r: aad("trading_accounts", f"{r[0]}/{r[1]}", "credentials"),
-    ),
-)
+# The columns come from the one registry (rotation and --remove-old use it too).
+SEALED = sealed_columns.ALL
 
 
 def _where(settings: Settings) -> str:
@@ -66,10 +43,10 @@ async def _tables(conn: AsyncConnection) -> set[str]:
     return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
 
 
-async def _present(conn: AsyncConnection) -> list[Sealed]:
+async def _present(conn: AsyncConnection) -> list[SealedColumn]:
     """The sealed columns this database has (an older schema may lack some)."""
 
-    def read(c: object) -> list[Sealed]:
+    def read(c: object) -> list[SealedColumn]:
         found = inspect(c)
         tables = set(found.get_table_names()) & {s.table for s in SEALED}
         columns = {t: {col["name"] for col in found.get_columns(t)} for t in tables}
@@ -115,13 +92,13 @@ async def find_problem(conn: AsyncConnection, ring: KeyRing, where: str) -> str 
             if tried >= SAMPLES:
                 break
             sql = (
-                f"SELECT {s.ids}, {s.column} FROM {s.table} "  # noqa: S608 (names are ours)
+                f"SELECT {', '.join(s.bound_ids)}, {s.column} FROM {s.table} "  # noqa: S608 (names are ours)
                 f"WHERE substr({s.column}, 1, {len(prefix)}) = :p LIMIT {SAMPLES - tried}"
             )
             for row in (await conn.execute(text(sql), {"p": prefix})).all():
                 tried += 1
                 try:
-                    ring.decrypt(row[-1], s.bind(tuple(row[:-1])))
+                    ring.decrypt(row[-1], s.bound_to(*row[:-1]))
                     opened += 1
                 except VaultError:
                     pass

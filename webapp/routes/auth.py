@@ -6,16 +6,20 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from webapp import forms
+from webapp import forms, totp
 from webapp.context import get_ctx
 from webapp.models import User
 from webapp.repositories import api_keys, users
-from webapp.security import audit, codes, password_gate, sessions, throttle
+from webapp.security import audit, codes, holds, password_gate, sessions, throttle
 from webapp.security.sessions import client_ip, user_agent
 from webapp.templating import render
 
 HOME = "/settings/security"
 PENDING_SECONDS = 300
+LOCKED_NOTICE = (
+    "Your account is locked: API keys are suspended and every session has ended. "
+    "Sign in, then unlock it on the Security page."
+)
 WRONG_LOGIN = "Wrong username or password. Check both and try again."
 
 
@@ -94,6 +98,8 @@ async def login_form(request: Request) -> Response:
     notice = ""
     if request.query_params.get("expired") == "1":
         notice = "Your sign-in took too long. Enter your username and password again."
+    elif request.query_params.get("locked") == "1":
+        notice = LOCKED_NOTICE
     return render(request, "auth/login.html", {"username": "", "error": "", "notice": notice})
 
 
@@ -164,6 +170,10 @@ async def code_submit(request: Request) -> Response:
     if not outcome.ok:
         context = {"error": outcome.message, "code": form["code"][:64]}
         return render(request, "auth/code.html", context, status_code=outcome.status)
+    parsed = totp.parse_code(form["code"])
+    if parsed is not None and parsed[0] == "recovery":
+        # A recovery-code sign-in starts a cool-down (webapp/security/holds.py).
+        return await _complete_sign_in(request, user, holds.RECOVERY_SIGNIN.removeprefix("with "))
     return await _complete_sign_in(request, user, "password and code")
 
 

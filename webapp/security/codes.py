@@ -73,7 +73,9 @@ async def check(
         if outcome.ok:
             await throttle.succeeded(db, slot, reset_all=True)
             if kind == "recovery":
-                await events.record(db, "recovery_code_used", now, **who)
+                left = await two_factor.recovery_codes_left(db, user.id)
+                detail = f"{left} recovery code{'s' if left != 1 else ''} left"
+                await events.record(db, "recovery_code_used", now, **who, detail=detail)
             await db.commit()
             return outcome
         replay = outcome.message == REPLAY_MESSAGE

@@ -115,9 +115,9 @@ async def add_address(trader: Trader, app, data_dir: Path, address: str = ADDRES
     )
     assert asked.status_code == 200, asked.text
     await delivery.deliver_due(app.state.ctx)
-    files = eml_files(data_dir)
-    assert len(files) == before + 1
-    token = token_in(read_eml(files[-1]), CONFIRM_LINK)
+    sent = [read_eml(p) for p in eml_files(data_dir)[before:]]
+    [confirmation] = [m for m in sent if m["To"] == address and CONFIRM_LINK.search(body(m))]
+    token = token_in(confirmation, CONFIRM_LINK)
     assert await confirm(trader, token) == 200
     await trader.page("/settings/security")
     return token

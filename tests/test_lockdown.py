@@ -3,6 +3,8 @@ after risky changes, through the real pages and the real API."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlmodel import select
 
@@ -60,7 +62,10 @@ async def lock_link(app, trader: Trader, settings: Settings) -> str:
     return token_in(read_eml(eml_files(settings.data_dir)[-1]), LOCK_LINK)
 
 
-async def test_lock_link_works_signed_out_once_and_suspends_keys(app, trader, settings, clock):
+async def test_lock_link_works_signed_out_once_and_suspends_keys(
+    app, trader, settings, clock, caplog
+):
+    caplog.set_level(logging.INFO)
     token = await lock_link(app, trader, settings)
     key = trader.api_key
     async with make_client(app) as phone:
@@ -68,15 +73,15 @@ async def test_lock_link_works_signed_out_once_and_suspends_keys(app, trader, se
         await other.login()
         assert await live_sessions(app) == 2
         async with make_client(app) as stranger:  # the mail client's browser: signed out
-            asked = await stranger.get(f"/lock/{token}")
+            asked = await stranger.get(f"/lock?t={token}")
             assert asked.status_code == 200 and "Lock my account" in asked.text
             assert await me(stranger, key) != 401  # opening the link alone locks nothing
             visitor = Trader(stranger)
-            await visitor.page(f"/lock/{token}")
-            locked = await visitor.form(f"/lock/{token}", {})
+            await visitor.page(f"/lock?t={token}")
+            locked = await visitor.form("/lock", {"t": token})
             assert locked.status_code == 200 and "Your account is locked" in locked.text
-            visitor.csrf = csrf_from((await stranger.get(f"/lock/{token}")).text)
-            again = await visitor.form(f"/lock/{token}", {})
+            visitor.csrf = csrf_from((await stranger.get(f"/lock?t={token}")).text)
+            again = await visitor.form("/lock", {"t": token})
             assert again.status_code == 410 and "already been used" in again.text
             refused = await me(stranger, key)
         assert refused.status_code == 401 and SUSPENDED in refused.json()["message"]
@@ -94,6 +99,9 @@ async def test_lock_link_works_signed_out_once_and_suspends_keys(app, trader, se
     assert (await me(trader.client, key)).status_code == 200
     events = await kinds(app)
     assert "account_locked" in events and "account_unlocked" in events
+    # The app's access log wrote each request to /lock, but never the token.
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("webapp"))
+    assert "GET /lock 200" in ours and "POST /lock 200" in ours and token not in ours
 
 
 async def test_lock_link_expires_after_seven_days(app, trader, settings, clock):
@@ -101,13 +109,13 @@ async def test_lock_link_expires_after_seven_days(app, trader, settings, clock):
     clock.advance(7 * 86400 + 1)
     async with make_client(app) as stranger:
         visitor = Trader(stranger)
-        expired = await visitor.page(f"/lock/{token}")
+        expired = await visitor.page(f"/lock?t={token}")
         assert expired.status_code == 410
         visitor.csrf = csrf_from(expired.text)
-        assert (await visitor.form(f"/lock/{token}", {})).status_code == 410
+        assert (await visitor.form("/lock", {"t": token})).status_code == 410
         for bad in ("nope", "y" * 43, "a" * 44, "a.b", "%E2%80%AE" * 5):
-            assert (await stranger.get(f"/lock/{bad}")).status_code in (404, 410), bad
-            assert (await visitor.form(f"/lock/{bad}", {})).status_code in (404, 410), bad
+            assert (await stranger.get(f"/lock?t={bad}")).status_code in (404, 410), bad
+            assert (await visitor.form("/lock", {"t": bad})).status_code in (404, 410), bad
     assert "account_locked" not in await kinds(app)
 
 

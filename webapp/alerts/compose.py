@@ -103,10 +103,10 @@ def build(
     base = settings.link_base
     if row.kind == catalog.CONFIRM_KIND:
         token = mail.mint(db, "confirm", user.id, row.id, now)
-        body = confirm_body(settings, user, f"{base}/email/confirm/{token}")
+        body = confirm_body(settings, user, f"{base}/email/confirm?t={token}")
     else:
         token = mail.mint(db, "lock", user.id, row.id, now)
-        body = alert_body(settings, row, user, to, f"{base}/lock/{token}")
+        body = alert_body(settings, row, user, to, f"{base}/lock?t={token}")
     message = EmailMessage()
     message["Subject"] = subject(row)
     message["From"] = settings.mail_from

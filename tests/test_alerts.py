@@ -25,10 +25,12 @@ from tests.alerting import (
 from tests.conftest import make_client
 from tests.helpers import PASSWORD, FrozenClock, Trader, change_2fa, enrol, fast_passwords
 from tests.test_trading_accounts import CREDS, add
+from webapp import maintenance
 from webapp.alerts import delivery
 from webapp.app import create_app
 from webapp.config import ConfigError, Settings
 from webapp.models import MailOutbox, MailToken, User
+from webapp.rotation import drop_unused_keys, rotate
 
 
 @pytest.fixture
@@ -358,3 +360,56 @@ def test_smtp_settings_are_checked_without_repeating_the_password():
     with pytest.raises(ConfigError):
         Settings.from_env({"AUTOTRADER_PUBLIC_URL": "javascript:alert(1)"})
     assert Settings.from_env({"AUTOTRADER_COOLDOWN_HOURS": "0"}).cooldown_hours == 0
+
+
+async def test_key_rotation_moves_sealed_addresses_and_old_keys_can_go(
+    tmp_path, database_url, clock
+):
+    keyfile_settings = Settings(data_dir=tmp_path / "keyfile", database_url=database_url)
+    if not database_url:
+        keyfile_settings.data_dir.mkdir(mode=0o700)
+    app = create_app(keyfile_settings, clock=clock, passwords=fast_passwords(), mail_worker=False)
+    async with app.router.lifespan_context(app), make_client(app) as client:
+        trader = Trader(client)
+        await trader.register()
+        await add_address(trader, app, keyfile_settings.data_dir)
+        # A second address waits for confirmation: pending column and a queued message.
+        await trader.hx(
+            "POST", "/settings/security/email", {"email": "next@example.org", "password": PASSWORD}
+        )
+        report = await rotate(keyfile_settings)
+        assert report.counts["users.email"] == 1 and report.counts["users.email_pending"] == 1
+        assert report.counts["mail_outbox.recipient"] == 2  # both confirmation messages
+        assert await drop_unused_keys(keyfile_settings) == {"k1"}
+        page = await trader.page("/settings/security")
+        assert "t***e@e***.com" in page.text and "n***t@e***.org" in page.text
+        assert await deliver(app) >= 1
+        sent = [read_eml(p) for p in eml_files(keyfile_settings.data_dir)]
+        assert any(m["To"] == "next@example.org" for m in sent)
+
+
+async def test_sent_messages_and_spent_links_are_pruned_after_the_links_expire(
+    app, trader, settings, clock
+):
+    await add_address(trader, app, settings.data_dir)
+    await trader.reveal_key()
+    await trader.hx(  # still waiting for delivery after 8 days: kept
+        "POST", "/settings/security/email", {"email": "x@example.org", "password": PASSWORD}
+    )
+    async with app.state.ctx.db() as db:
+        queued = (await db.exec(select(MailOutbox).where(MailOutbox.sent_at == None))).all()  # noqa: E711
+        for row in queued:
+            if row.kind == "email_confirm":
+                row.next_at = clock.now + 30 * 86400
+                db.add(row)
+        await db.commit()
+    await deliver(app)
+    clock.advance(maintenance.MAIL_KEEP_SECONDS - 60)
+    await maintenance.prune_events(app.state.ctx)
+    assert len(await outbox_rows(app)) == 4  # confirm, "added", "viewed", the queued one
+    clock.advance(120)
+    await maintenance.prune_events(app.state.ctx)
+    rows = await outbox_rows(app)
+    assert [r.kind for r in rows] == ["email_confirm"] and rows[0].sent_at is None
+    async with app.state.ctx.db() as db:
+        assert (await db.exec(select(MailToken))).all() == []

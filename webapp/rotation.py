@@ -11,17 +11,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import apikey, schema
 from webapp import db as database
 from webapp.config import Settings
-from webapp.models import ApiKey, TradingAccount, User
+from webapp.models import ApiKey, MailOutbox, TradingAccount, User
 from webapp.vault import KeyRing, KeySource, aad
 
 # (model, column, associated-data builder) for every ciphertext column.
-_USER_FIELDS = ("totp_secret", "totp_pending", "recovery_key")
+_USER_FIELDS = ("totp_secret", "totp_pending", "recovery_key", "email", "email_pending")
 
 
 @dataclass
@@ -75,6 +75,13 @@ async def _rotate_rows(
         db.add(account)
         if on_row:
             on_row()
+    for mail in (
+        await db.exec(select(MailOutbox).where(col(MailOutbox.recipient).is_not(None)))
+    ).all():
+        assert mail.recipient is not None
+        mail.recipient = _move(ring, mail.recipient, aad("mail_outbox", mail.id, "recipient"))
+        counts["mail_outbox.recipient"] += 1
+        db.add(mail)
     return counts
 
 
@@ -85,6 +92,10 @@ async def key_ids_in_use(db: AsyncSession, ring: KeyRing) -> set[str]:
         used |= {ring.key_id_of(getattr(user, n)) for n in _USER_FIELDS if getattr(user, n)}
     used |= {ring.key_id_of(r.secret) for r in (await db.exec(select(ApiKey))).all()}
     used |= {ring.key_id_of(a.credentials) for a in (await db.exec(select(TradingAccount))).all()}
+    mails = await db.exec(
+        select(MailOutbox.recipient).where(col(MailOutbox.recipient).is_not(None))
+    )
+    used |= {ring.key_id_of(r) for r in mails.all() if r}
     return used
 
 

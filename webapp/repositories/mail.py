@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -153,3 +153,12 @@ async def use_token(session: AsyncSession, row: MailToken, now: float) -> bool:
         .values(used_at=now)
     )
     return (result.rowcount or 0) == 1
+
+
+async def prune(session: AsyncSession, older_than: float) -> int:
+    """Delete messages done before ``older_than`` and tokens made before it; returns
+    how many messages went (their links have expired by then)."""
+    done = col(MailOutbox.sent_at).is_not(None) | col(MailOutbox.gave_up_at).is_not(None)
+    result = await session.exec(delete(MailOutbox).where(done, col(MailOutbox.at) < older_than))
+    await session.exec(delete(MailToken).where(col(MailToken.created_at) < older_than))
+    return result.rowcount or 0

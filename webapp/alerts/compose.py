@@ -7,6 +7,7 @@ confirm an address: 24 hours), so the outbox itself holds nothing that works.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -26,6 +27,7 @@ LOCK_DAYS = 7
 CONFIRM_HOURS = 24
 LOCK_SECONDS = LOCK_DAYS * 86400
 CONFIRM_SECONDS = CONFIRM_HOURS * 3600
+WIDTH = 72  # plain-text lines a mail client shows without wrapping
 
 
 def _when(at: float) -> str:
@@ -55,14 +57,18 @@ def alert_body(settings: Settings, row: MailOutbox, user: User, to: str, lock_ur
         lines.append(f"Details:  {row.detail}")
     lines += [
         "",
-        alert.advice,
+        textwrap.fill(alert.advice, WIDTH, break_on_hyphens=False),
         "",
         "Wasn't you? Lock my account:",
         lock_url,
         "",
-        f"The link works once, for {LOCK_DAYS} days, without signing in. Locking suspends",
-        "every API key, ends every session and freezes viewing keys and credentials until",
-        "you unlock with your password (and 2FA code).",
+        textwrap.fill(
+            f"The link works once, for {LOCK_DAYS} days, without signing in. Locking "
+            "suspends every API key, ends every session and freezes viewing keys and "
+            "credentials until you unlock with your password (and 2FA code).",
+            WIDTH,
+            break_on_hyphens=False,
+        ),
         "",
         "--",
         f"AutoTrader at {settings.link_base}",

@@ -413,3 +413,24 @@ async def test_sent_messages_and_spent_links_are_pruned_after_the_links_expire(
     assert [r.kind for r in rows] == ["email_confirm"] and rows[0].sent_at is None
     async with app.state.ctx.db() as db:
         assert (await db.exec(select(MailToken))).all() == []
+
+
+async def test_lock_alerts_from_wrong_passwords_come_at_most_hourly(app, trader, settings, clock):
+    await add_address(trader, app, settings.data_dir)
+    await deliver(app)
+    before = len(eml_files(settings.data_dir))
+    async with make_client(app) as other:
+        stranger = Trader(other)
+        for _ in range(3):  # three locks in a row, each after its wait
+            for _ in range(6):
+                await stranger.login(password="wrong password guess")
+            clock.advance(120)
+        await deliver(app)
+        assert [read_eml(p)["Subject"] for p in eml_files(settings.data_dir)[before:]] == [
+            "AutoTrader security alert: Sign-in locked after wrong passwords"
+        ]
+        clock.advance(3600)
+        for _ in range(2):
+            await stranger.login(password="wrong password guess")
+        await deliver(app)
+    assert len(eml_files(settings.data_dir)) == before + 2

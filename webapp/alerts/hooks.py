@@ -17,6 +17,10 @@ from webapp.repositories import mail
 from webapp.security import holds
 
 NEW_SIGNIN_LOOKBACK = 200  # earlier sign-ins from the same address compared by browser
+# Anyone can set these off by typing wrong passwords, again after every lock: one alert
+# an hour is enough to warn, and keeps a stranger from filling the trader's inbox.
+QUIET_KINDS = frozenset({"password_locked", "code_locked"})
+QUIET_SECONDS = 3600.0
 
 
 def _cooldown_key(event: SecurityEvent) -> str:
@@ -40,6 +44,10 @@ async def after_event(session: AsyncSession, event: SecurityEvent) -> None:
     if user.email is None or not catalog.wanted(event.kind, user):
         return
     if event.kind == "signin" and not await _new_browser(session, event):
+        return
+    if event.kind in QUIET_KINDS and await mail.queued_since(
+        session, event.user_id, event.kind, event.at - QUIET_SECONDS
+    ):
         return
     mail.enqueue(
         session,

@@ -98,6 +98,20 @@ async def settle(
     await session.exec(update(MailOutbox).where(col(MailOutbox.id) == mail_id).values(**values))
 
 
+async def queued_since(session: AsyncSession, user_id: int, kind: str, since: float) -> bool:
+    """Whether a message of ``kind`` for the user was queued at or after ``since``."""
+    result = await session.exec(
+        select(MailOutbox.id)
+        .where(
+            MailOutbox.user_id == user_id,
+            MailOutbox.kind == kind,
+            col(MailOutbox.at) >= since,
+        )
+        .limit(1)
+    )
+    return result.first() is not None
+
+
 async def for_user(session: AsyncSession, user_id: int) -> list[MailOutbox]:
     """Every message of a user, oldest first (tests and the admin's eye)."""
     result = await session.exec(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.async_api import Page, expect
 
-from tests.e2e.flows import PASSWORD, register, sign_in, submit_modal
+from tests.e2e.flows import PASSWORD, register, serious_a11y_problems, sign_in, submit_modal
 
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/(?:lock|email/confirm)\?t=[A-Za-z0-9_-]{43})")
 
@@ -68,6 +68,8 @@ async def test_address_then_lock_link_signed_out_then_unlock(page, browser, serv
     await sign_in(page, server)
     lockdown = page.locator("#lockdown")
     await expect(lockdown).to_contain_text("Your account is locked")
+    await page.locator("#alerts").get_by_text("Change the address").click()  # the open form too
+    assert await serious_a11y_problems(page) == []
     await lockdown.get_by_label("AutoTrader login password").fill(PASSWORD)
     await lockdown.get_by_role("button", name="Unlock").click()
     await expect(lockdown).to_contain_text("Unlocked")

@@ -25,8 +25,8 @@ from tests.alerting import (
 from tests.conftest import make_client
 from tests.helpers import PASSWORD, FrozenClock, Trader, change_2fa, enrol, fast_passwords
 from tests.test_trading_accounts import CREDS, add
-from webapp import maintenance
-from webapp.alerts import delivery
+from webapp import activity, maintenance
+from webapp.alerts import catalog, compose, delivery
 from webapp.app import create_app
 from webapp.config import ConfigError, Settings
 from webapp.models import MailOutbox, MailToken, User
@@ -193,6 +193,11 @@ async def test_alerts_arrive_by_smtp_and_carry_no_secret(
         {"password": PASSWORD, "code": trader.code(clock), "new_password": new_password},
     )
     assert changed.status_code == 200
+    trader.password = new_password
+    removed = await change_2fa(trader, clock, "remove", confirm="yes")
+    assert removed.status_code == 200
+    await trader.page("/settings/security")
+    assert (await trader.form("/settings/security/lock", {})).status_code == 303
     # The actions were done before any delivery: none waited for the mail server.
     assert smtp_server.inbox.take() == []
     await deliver(app)
@@ -209,6 +214,8 @@ async def test_alerts_arrive_by_smtp_and_carry_no_secret(
         "A recovery code was used",
         "Login 2FA turned on",
         "Password changed",
+        "Two-factor authentication removed",
+        "Account locked",
     ):
         assert expected in subjects, (expected, subjects)
     secrets = [
@@ -434,3 +441,40 @@ async def test_lock_alerts_from_wrong_passwords_come_at_most_hourly(app, trader,
             await stranger.login(password="wrong password guess")
         await deliver(app)
     assert len(eml_files(settings.data_dir)) == before + 2
+
+
+def test_every_alert_of_the_issue_exists_renders_and_only_two_can_be_turned_off(settings):
+    required = {
+        "signin",  # from a browser/address not seen before
+        "password_locked",
+        "code_locked",
+        "2fa_enrolled",
+        "2fa_removed",
+        "login_2fa_on",
+        "login_2fa_off",
+        "credentials_2fa_on",
+        "credentials_2fa_off",
+        "recovery_code_used",
+        "password_changed",
+        "api_key_viewed",
+        "api_key_regenerated",
+        "credentials_viewed",
+        "credentials_edited",
+        "account_added",
+        "account_deleted",
+        "email_changed",
+        catalog.OLD_ADDRESS_KIND,
+        "account_locked",
+        "account_unlocked",
+    }
+    assert required <= set(catalog.ALERTS)
+    switchable = {kind for kind, alert in catalog.ALERTS.items() if alert.switch}
+    assert switchable == {"signin", "api_key_viewed"}
+    user = User(id=7, username="alice", password_hash="", created_at=0, password_changed_at=0)
+    for kind in catalog.ALERTS:
+        row = MailOutbox(id="0" * 32, user_id=7, kind=kind, at=0.0, ip="198.51.100.4", next_at=0)
+        text = compose.alert_body(settings, row, user, ADDRESS, "https://x.example/lock?t=T")
+        assert "Wasn't you? Lock my account:\nhttps://x.example/lock?t=T\n" in text, kind
+        assert ADDRESS not in text and "t***e@e***.com" in text
+        assert max(len(line) for line in text.splitlines()) <= 80, kind
+        assert kind in activity.LABELS or kind == catalog.OLD_ADDRESS_KIND, kind

@@ -3,6 +3,7 @@ retries), what each alert says, and that no message carries a secret."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 
@@ -478,3 +479,14 @@ def test_every_alert_of_the_issue_exists_renders_and_only_two_can_be_turned_off(
         assert ADDRESS not in text and "t***e@e***.com" in text
         assert max(len(line) for line in text.splitlines()) <= 80, kind
         assert kind in activity.LABELS or kind == catalog.OLD_ADDRESS_KIND, kind
+
+
+async def test_two_workers_delivering_at_once_send_each_message_once(app, trader, settings):
+    await add_address(trader, app, settings.data_dir)
+    for _ in range(3):
+        await trader.reveal_key()
+    before = len(eml_files(settings.data_dir))
+    rounds = await asyncio.gather(*(deliver(app) for _ in range(4)))
+    assert sum(rounds) == 4  # "added" and three "viewed", each claimed by one round
+    assert len(eml_files(settings.data_dir)) == before + 4
+    assert all(r.sent_at is not None and r.attempts == 1 for r in await outbox_rows(app))

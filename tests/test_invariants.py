@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from tests.conftest import make_client
 from tests.helpers import PASSWORD, Trader, change_2fa, enrol, key_in, session_payload
-from webapp.models import ApiKey
+from webapp.models import ApiKey, User
 from webapp.security import policy
 from webapp.security.policy import POLICY, Action, Factor, Proofs, Second
 
@@ -103,8 +103,16 @@ async def test_password_alone_opens_nothing_that_needs_the_code(app, guarded, cl
             assert "at_" not in response.text or path == "/register", path
             assert "broker-pass" not in response.text, path
             assert Factor.SECOND.value not in session_payload(browser).get("proof", {}), path
-            if path == "/logout" or response.headers.get("HX-Redirect") == "/login":
+            if path == "/logout" or response.headers.get("HX-Redirect", "").startswith("/login"):
                 await attacker.login()
+        # Locking needs no step-up (it only takes access away), so the walk locked the
+        # account: keys suspended, not changed. Unlocking needs the owner's code.
+        async with app.state.ctx.db() as db:
+            assert (await db.exec(select(User))).one().locked_at is not None
+        await owner.login()
+        clock.advance(30)
+        unlock = {"password": PASSWORD, "code": owner.code(clock)}
+        assert (await owner.hx("POST", "/settings/security/unlock", unlock)).status_code == 200
         # Still: View, View credentials and Re-generate ask for the code.
         await attacker.login()
         for path in (

@@ -31,6 +31,13 @@ LABELS = {
     "password_changed": "Password changed",
     "session_signed_out": "A session was signed out",
     "other_sessions_signed_out": "All other sessions signed out",
+    "email_confirmation_sent": "Alert email address asked for (confirmation sent)",
+    "email_added": "Alert email address added",
+    "email_changed": "Alert email address changed",
+    "email_confirmed": "Alert email address confirmed again",
+    "alert_settings_changed": "Alert settings changed",
+    "account_locked": "Account locked (keys suspended, sessions ended)",
+    "account_unlocked": "Account unlocked",
 }
 ALARMING = {
     "signin_failed",
@@ -39,6 +46,7 @@ ALARMING = {
     "code_failed",
     "code_replay_refused",
     "code_locked",
+    "account_locked",
 }
 
 _BROWSERS = [

@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from webapp import db as database
 from webapp import faults, keyring_check, maintenance, schema
 from webapp.access_log import AccessLogMiddleware
+from webapp.alerts import delivery
 from webapp.config import Settings
 from webapp.context import AppContext, Clock, system_clock
 from webapp.errors import ErrorPageMiddleware
@@ -27,6 +28,7 @@ from webapp.forms import FormError
 from webapp.passwords import Passwords
 from webapp.routes import (
     account_safety,
+    alerts,
     api,
     api_trading,
     auth,
@@ -39,6 +41,7 @@ from webapp.security.api_lookup import ApiKeyLookup
 from webapp.security.browser_only import BrowserOnly
 from webapp.security.csrf import RequestGuardMiddleware
 from webapp.security.headers import SecurityHeadersMiddleware
+from webapp.security.holds import Held
 from webapp.security.policy import Denied
 from webapp.security.proxies import TrustedProxyMiddleware, parse_networks
 from webapp.security.sessions import LoginRequired
@@ -118,16 +121,24 @@ async def _denied(request: Request, exc: Exception) -> Response:
     return _error_response(request, 403, DENIED)
 
 
+async def _held(request: Request, exc: Exception) -> Response:
+    # A lock-down or cool-down holds a reveal; the message says why and for how long.
+    assert isinstance(exc, Held)
+    return _error_response(request, 403, exc.message)
+
+
 def create_app(
     settings: Settings | None = None,
     clock: Clock = system_clock,
     passwords: Passwords | None = None,
     extra_routes: list[BaseRoute] | None = None,
+    mail_worker: bool = True,
 ) -> Starlette:
     """Build the app: key ring and engine now, the schema when the lifespan starts.
 
     ``clock`` and ``passwords`` are injectable so tests can freeze time and use a
-    cheaper argon2id profile; ``extra_routes`` adds pages (see docs/extending.md).
+    cheaper argon2id profile; ``extra_routes`` adds pages (see docs/extending.md);
+    ``mail_worker=False`` leaves alert delivery to explicit calls (tests that step it).
     """
     settings = settings or Settings.from_env()
     key_source = keyring_check.proven_source(settings)  # refuses keys that cannot open the data
@@ -147,11 +158,14 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await schema.ensure_current(engine)
         await ctx.api_lookup.start()
-        housekeeping = asyncio.create_task(maintenance.run_forever(ctx))
+        tasks = [asyncio.create_task(maintenance.run_forever(ctx))]
+        if mail_worker:
+            tasks.append(asyncio.create_task(delivery.run_forever(ctx)))
         yield
-        housekeeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await housekeeping
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await ctx.api_lookup.close()
         await engine.dispose()
 
@@ -185,6 +199,7 @@ def create_app(
         *security_status.routes,
         *two_factor.routes,
         *account_safety.routes,
+        *alerts.routes,
         *trading_accounts.routes,
         *(extra_routes or []),
     ]
@@ -195,6 +210,7 @@ def create_app(
         HTTPException: _http_error,
         Denied: _denied,
         **faults.HANDLERS,
+        Held: _held,
     }
     app = Starlette(
         routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=handlers

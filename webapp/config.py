@@ -57,6 +57,31 @@ def _proxies(raw: str) -> str:
     return raw
 
 
+def _smtp_url(raw: str) -> str:
+    from webapp.alerts.smtp import parse_url
+
+    try:
+        parse_url(raw.strip())
+    except ValueError as exc:
+        # The message never repeats the URL: it may hold the SMTP password.
+        raise ConfigError(f"AUTOTRADER_SMTP_URL: {exc}") from exc
+    return raw.strip()
+
+
+def _mail_from(raw: str) -> str:
+    value = raw.strip() or "AutoTrader <autotrader@localhost>"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value) or "@" not in value:
+        raise ConfigError(f"AUTOTRADER_MAIL_FROM must be one address line, got {value!r}")
+    return value
+
+
+def _public_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith(("https://", "http://")):
+        raise ConfigError(f"AUTOTRADER_PUBLIC_URL must start with https://, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of the app; see the settings table in README.md."""
@@ -81,6 +106,15 @@ class Settings:
     head_timeout_seconds: int = 10
     max_connections: int = 0  # 0: sized from the open-files limit (webapp/connections.py)
     max_connections_per_address: int = 128  # 0: no per-address cap
+    smtp_url: str = field(default="", repr=False)  # may carry the SMTP password
+    mail_from: str = "AutoTrader <autotrader@localhost>"
+    public_url: str = ""  # where links in messages point; never taken from a request
+    cooldown_hours: int = 24
+
+    @property
+    def link_base(self) -> str:
+        """The address links in messages start with (no trailing slash)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:
@@ -114,6 +148,10 @@ class Settings:
             max_connections_per_address=_int(
                 env, "AUTOTRADER_MAX_CONNECTIONS_PER_ADDRESS", 128, minimum=0
             ),
+            smtp_url=_smtp_url(env.get("AUTOTRADER_SMTP_URL", "")),
+            mail_from=_mail_from(env.get("AUTOTRADER_MAIL_FROM", "")),
+            public_url=_public_url(env.get("AUTOTRADER_PUBLIC_URL", "")),
+            cooldown_hours=_int(env, "AUTOTRADER_COOLDOWN_HOURS", 24, minimum=0),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

@@ -6,12 +6,14 @@ import asyncio
 import logging
 
 from webapp import faults
+from webapp.alerts.compose import LOCK_SECONDS
 from webapp.context import AppContext
-from webapp.repositories import events
+from webapp.repositories import events, mail
 from webapp.security import throttle
 
 log = logging.getLogger("webapp.maintenance")
 PRUNE_EVERY_SECONDS = 6 * 3600
+MAIL_KEEP_SECONDS = LOCK_SECONDS + 86400
 
 
 async def prune_events(ctx: AppContext) -> int:
@@ -21,6 +23,8 @@ async def prune_events(ctx: AppContext) -> int:
         removed = await events.prune(db, cutoff)
         # Throttle rows hold typed usernames (real or not): they go once they expire.
         await throttle.prune(db, ctx.now())
+        # Sent alerts and their link tokens go once every link in them has expired.
+        await mail.prune(db, ctx.now() - MAIL_KEEP_SECONDS)
         await db.commit()
     if removed:
         log.info(

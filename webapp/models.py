@@ -27,6 +27,17 @@ class User(SQLModel, table=True):
     login_2fa: bool = False
     credentials_2fa: bool = False
     recovery_key: str | None = None
+    # Security alerts (issue 17): addresses are vault ciphertext; see webapp/alerts/.
+    email: str | None = None
+    email_pending: str | None = None
+    email_pending_at: float | None = None
+    alert_signin: bool = True  # informational alerts a user may turn off
+    alert_key_viewed: bool = True
+    # Lock-down: keys suspended and reveal frozen while set (the API reads it per call).
+    locked_at: float | None = None
+    # Cool-down: when the last risky change happened, and which (webapp/security/holds.py).
+    cooldown_from: float | None = None
+    cooldown_reason: str = Field(default="", max_length=64)
 
 
 class ApiKey(SQLModel, table=True):
@@ -110,3 +121,44 @@ class TradingAccount(SQLModel, table=True):
     credentials: str  # vault ciphertext of a JSON object of the credential fields
     created_at: float
     updated_at: float
+
+
+class MailOutbox(SQLModel, table=True):
+    """One message waiting for (or done with) delivery; the text is made when sent.
+
+    ``recipient`` is vault ciphertext, or None for "the user's confirmed address at
+    delivery time". Only what happened is stored, never a token: link tokens are made
+    at each delivery attempt and kept as hashes in :class:`MailToken`.
+    """
+
+    __tablename__ = "mail_outbox"
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    kind: str = Field(max_length=64)
+    at: float
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=256)
+    detail: str = Field(default="", max_length=256)
+    recipient: str | None = None
+    attempts: int = 0
+    next_at: float = Field(index=True)
+    sent_at: float | None = None
+    gave_up_at: float | None = None
+    error: str = Field(default="", max_length=200)
+
+
+class MailToken(SQLModel, table=True):
+    """A single-use link token from a message (lock the account, confirm an address).
+
+    Only the SHA-256 of the random token is stored: the database cannot make a link.
+    """
+
+    __tablename__ = "mail_tokens"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    purpose: str = Field(max_length=16)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    mail_id: str = Field(max_length=32)
+    created_at: float
+    used_at: float | None = None

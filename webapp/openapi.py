@@ -40,7 +40,7 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 _ACCOUNT = {"$ref": "#/components/schemas/TradingAccount"}
 _ERRORS = {
     "400": _json(_ERROR, "Bad request (for example, the key in the URL)"),
-    "401": _json(_ERROR, "Missing or invalid API key"),
+    "401": _json(_ERROR, "Missing or invalid API key, or a key suspended by a lock-down"),
     "413": _json(_ERROR, "Body too large"),
 }
 _BODY_ERRORS = {

@@ -23,7 +23,7 @@ class SealedColumn:
 
     table: str
     column: str
-    primary_key: str  # one unique integer column: rotation pages through rows by it
+    primary_key: str  # one unique, ordered column: rotation pages through rows by it
     bound_ids: tuple[str, ...]  # the columns whose values name the row in the associated data
     # A keyed look-up digest of the same plaintext ("column", "purpose"), made with the
     # same master key: it must change in the same statement as the ciphertext.
@@ -48,6 +48,10 @@ API_KEY_SECRET = SealedColumn(
     "api_keys", "secret", "user_id", ("user_id",), digest=("digest", apikey.LOOKUP_PURPOSE)
 )
 TRADING_CREDENTIALS = SealedColumn("trading_accounts", "credentials", "id", ("user_id", "id"))
+USER_EMAIL = SealedColumn("users", "email", "id", ("id",))
+USER_EMAIL_PENDING = SealedColumn("users", "email_pending", "id", ("id",))
+# The outbox's id is a random hex string: rotation pages through it in text order.
+OUTBOX_RECIPIENT = SealedColumn("mail_outbox", "recipient", "id", ("id",))
 
 ALL: tuple[SealedColumn, ...] = (
     USER_TOTP_SECRET,
@@ -55,4 +59,7 @@ ALL: tuple[SealedColumn, ...] = (
     USER_RECOVERY_KEY,
     API_KEY_SECRET,
     TRADING_CREDENTIALS,
+    USER_EMAIL,
+    USER_EMAIL_PENDING,
+    OUTBOX_RECIPIENT,
 )

@@ -53,6 +53,9 @@ def new_key_line(kid: str) -> str:
     return f"{kid}:{_b64e(secrets.token_bytes(32))}"
 
 
+RETIRED = "# retired:"  # a key-file line naming a key that --remove-old dropped
+
+
 class KeyRing:
     """Master keys by id; the last one listed encrypts, every one decrypts."""
 
@@ -65,14 +68,19 @@ class KeyRing:
         # Where a newer ring comes from (the key file), for values sealed under a key
         # added after this ring was read: see :meth:`decrypt`.
         self.newer: Callable[[], KeyRing] | None = None
+        # Key ids that rotate-keys --remove-old dropped once no data used them.
+        self.retired: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, spec: str) -> KeyRing:
         """Parse ``kid:base64key`` entries separated by commas or new lines."""
         keys: dict[str, bytes] = {}
+        retired: set[str] = set()
         last = ""
         for entry in re.split(r"[,\n]", spec):
             entry = entry.strip()
+            if entry.startswith(RETIRED):
+                retired.add(entry.removeprefix(RETIRED).strip())
             if not entry or entry.startswith("#"):
                 continue
             kid, sep, b64 = entry.partition(":")
@@ -92,7 +100,9 @@ class KeyRing:
             last = kid
         if not keys:
             raise ValueError("no master key given")
-        return cls(keys, last)
+        ring = cls(keys, last)
+        ring.retired = frozenset(retired - set(keys))
+        return ring
 
     @property
     def key_ids(self) -> list[str]:
@@ -225,9 +235,11 @@ class KeySource:
         return self._ring
 
     def _same_keys(self, new: KeyRing) -> KeyRing:
-        # A key id never changes its bytes, and rotation keeps the active key (it only
-        # adds one or drops unused ones): any other file must not fork the data.
-        if self._ring.active_id not in new.key_ids:
+        # A key id never changes its bytes, and rotation keeps the active key unless
+        # --remove-old retired it (it says so in the file): any other file must not fork
+        # the data.
+        active = self._ring.active_id
+        if active not in new.key_ids and active not in new.retired:
             raise ValueError(f"{self.path} no longer holds the active key {self._ring.active_id!r}")
         for kid in set(new.key_ids) & set(self._ring.key_ids):
             if not hmac.compare_digest(new._keys[kid], self._ring._keys[kid]):
@@ -270,6 +282,8 @@ class KeySource:
         unused = unused - {self.ring().active_id}
         lines = self.path.read_text(encoding="utf-8").splitlines()
         kept = [line for line in lines if line.partition(":")[0].strip() not in unused]
+        # Running apps read the note: a dropped key was retired, not lost or replaced.
+        kept += [f"{RETIRED} {kid}" for kid in sorted(unused)]
         _write_private(self.path, "\n".join(kept) + "\n")
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.alerts import hooks
 from webapp.models import SecurityEvent
 
 log = logging.getLogger("webapp.security")
@@ -23,18 +24,19 @@ async def record(
     user_agent: str = "",
     detail: str = "",
 ) -> None:
-    """Store one event and log it (kind, user id, address; no values)."""
-    session.add(
-        SecurityEvent(
-            user_id=user_id,
-            at=now,
-            kind=kind,
-            ip=ip[:64],
-            user_agent=user_agent[:256],
-            detail=detail[:256],
-        )
+    """Store one event and log it (kind, user id, address; no values); the event's
+    alert and cool-down (webapp/alerts/hooks.py) join the same unit of work."""
+    event = SecurityEvent(
+        user_id=user_id,
+        at=now,
+        kind=kind,
+        ip=ip[:64],
+        user_agent=user_agent[:256],
+        detail=detail[:256],
     )
+    session.add(event)
     log.info("security event %s user=%s ip=%s %s", kind, user_id, ip, detail)
+    await hooks.after_event(session, event)
 
 
 async def recent(

@@ -15,6 +15,10 @@ from webapp.security.api_lookup import Principal
 
 QUERY_NAMES = {"api-key", "api_key", "apikey", "key", "token", "access_token"}
 INVALID_KEY = "Invalid API key. Check it, or re-generate it under Settings → Security."
+SUSPENDED_KEY = (
+    "This API key is suspended: the account was locked. Sign in, unlock it under "
+    "Settings → Security, and re-generate the key."
+)
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="AutoTrader API"'}
 
 
@@ -74,6 +78,8 @@ async def authenticate(request: Request) -> Principal:
     principal = await ctx.api_lookup.find(digests)
     if principal is None:
         raise ApiError(401, INVALID_KEY, CHALLENGE)
+    if principal.suspended:
+        raise ApiError(401, SUSPENDED_KEY, CHALLENGE)
     now = ctx.now()
     if api_keys.needs_touch(principal.last_used_at, now):
         async with ctx.db() as db:

@@ -11,12 +11,16 @@ from webapp.context import get_ctx
 from webapp.models import User
 from webapp.repositories import api_keys, two_factor, users
 from webapp.routes.security_status import note_recovery_sign_in
-from webapp.security import audit, codes, password_gate, sessions, throttle
+from webapp.security import audit, codes, holds, password_gate, sessions, throttle
 from webapp.security.sessions import client_ip, user_agent
 from webapp.templating import render
 
 HOME = "/settings/security"
 PENDING_SECONDS = 300
+LOCKED_NOTICE = (
+    "Your account is locked: API keys are suspended and every session has ended. "
+    "Sign in, then unlock it on the Security page."
+)
 WRONG_LOGIN = "Wrong username or password. Check both and try again."
 
 
@@ -102,6 +106,8 @@ async def login_form(request: Request) -> Response:
     notice = ENDED_NOTICES.get(request.session.pop(sessions.ENDED, ""), "")
     if request.query_params.get("expired") == "1":
         notice = "Your sign-in took too long. Enter your username and password again."
+    elif request.query_params.get("locked") == "1":
+        notice = LOCKED_NOTICE
     return render(request, "auth/login.html", {"username": "", "error": "", "notice": notice})
 
 
@@ -172,12 +178,15 @@ async def code_submit(request: Request) -> Response:
     if not outcome.ok:
         context = {"error": outcome.message, "code": form["code"][:64]}
         return render(request, "auth/code.html", context, status_code=outcome.status)
-    response = await _complete_sign_in(request, user, "password and code")
     parsed = totp.parse_code(form["code"])
-    if parsed is not None and parsed[0] == "recovery":  # say how many are left
-        async with ctx.db() as db:
+    if parsed is not None and parsed[0] == "recovery":
+        # A recovery-code sign-in starts a cool-down (webapp/security/holds.py).
+        how = holds.RECOVERY_SIGNIN.removeprefix("with ")
+        response = await _complete_sign_in(request, user, how)
+        async with ctx.db() as db:  # say how many are left
             note_recovery_sign_in(request, await two_factor.recovery_codes_left(db, user.id))
-    return response
+        return response
+    return await _complete_sign_in(request, user, "password and code")
 
 
 def _expired(request: Request) -> Response:

@@ -11,6 +11,7 @@ from webapp.context import get_ctx
 from webapp.models import ApiKey
 from webapp.repositories import api_keys, two_factor
 from webapp.routes.account_safety import activity_context, password_context, sessions_context
+from webapp.routes.alerts import alerts_context, lockdown_context
 from webapp.routes.security_status import pop_recovery_notice, status_context
 from webapp.routes.two_factor import section_context
 from webapp.security import sessions
@@ -41,6 +42,8 @@ async def page(request: Request) -> Response:
         **await activity_context(request, auth),
         **await sessions_context(request, auth),
         **password_context(auth),
+        **alerts_context(request, auth),
+        **lockdown_context(request, auth),
     }
     return render(request, "settings/security.html", context)
 

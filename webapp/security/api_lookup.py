@@ -39,11 +39,12 @@ class Principal:
     login_2fa: bool
     credentials_2fa: bool
     last_used_at: float | None
+    suspended: bool = False  # the account is locked down: the key is refused, not gone
 
 
 _COLUMNS = (
     "users.id, users.username, users.totp_secret IS NOT NULL, users.login_2fa, "
-    "users.credentials_2fa, api_keys.last_used_at"
+    "users.credentials_2fa, api_keys.last_used_at, users.locked_at IS NOT NULL"
 )
 _CORE = (
     select(
@@ -53,6 +54,7 @@ _CORE = (
         User.login_2fa,
         User.credentials_2fa,
         ApiKey.last_used_at,
+        User.locked_at.is_not(None),
     )
     .join(ApiKey, ApiKey.user_id == User.id)
     .where(ApiKey.digest.in_(bindparam("digests", expanding=True)))
@@ -115,4 +117,6 @@ class ApiKeyLookup:
                 row = (await conn.execute(_CORE, {"digests": digests})).first()
         if row is None:
             return None
-        return Principal(row[0], row[1], bool(row[2]), bool(row[3]), bool(row[4]), row[5])
+        return Principal(
+            row[0], row[1], bool(row[2]), bool(row[3]), bool(row[4]), row[5], bool(row[6])
+        )

@@ -10,9 +10,9 @@ from webapp import totp
 from webapp.context import AppContext
 from webapp.models import User
 from webapp.repositories import events, two_factor
+from webapp.sealed_columns import USER_RECOVERY_KEY, USER_TOTP_SECRET
 from webapp.security import throttle
 from webapp.security.outcome import OK, Outcome
-from webapp.vault import aad
 
 REPLAY_MESSAGE = "This code was already used — wait for the next one."
 WRONG_MESSAGE = "That code is not correct. Check your authenticator app and try again."
@@ -21,13 +21,13 @@ WRONG_MESSAGE = "That code is not correct. Check your authenticator app and try 
 def totp_secret(ctx: AppContext, user: User) -> str:
     """The user's confirmed TOTP secret, decrypted."""
     assert user.totp_secret is not None
-    return ctx.keys.decrypt_text(user.totp_secret, aad("users", user.id, "totp_secret"))
+    return ctx.keys.decrypt_text(user.totp_secret, USER_TOTP_SECRET.bound_to(user.id))
 
 
 def recovery_key(ctx: AppContext, user: User) -> bytes:
     """The user's key for hashing recovery codes, decrypted."""
     assert user.recovery_key is not None
-    return ctx.keys.decrypt(user.recovery_key, aad("users", user.id, "recovery_key"))
+    return ctx.keys.decrypt(user.recovery_key, USER_RECOVERY_KEY.bound_to(user.id))
 
 
 async def check(
@@ -73,7 +73,9 @@ async def check(
         if outcome.ok:
             await throttle.succeeded(db, slot, reset_all=True)
             if kind == "recovery":
-                await events.record(db, "recovery_code_used", now, **who)
+                left = await two_factor.recovery_codes_left(db, user.id)
+                detail = f"{left} recovery code{'s' if left != 1 else ''} left"
+                await events.record(db, "recovery_code_used", now, **who, detail=detail)
             await db.commit()
             return outcome
         replay = outcome.message == REPLAY_MESSAGE

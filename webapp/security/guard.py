@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from webapp import forms
-from webapp.security import policy, sessions
+from webapp.context import get_ctx
+from webapp.security import holds, policy, sessions
 from webapp.security.policy import Factor
 from webapp.security.sessions import Auth
 from webapp.templating import render
@@ -72,7 +73,12 @@ def show(request: Request, modal: Modal, status_code: int = 200) -> Response:
 async def guard(
     request: Request, auth: Auth, modal: Modal, form: dict[str, str]
 ) -> Response | None:
-    """None when the action may go ahead; otherwise the modal to show."""
+    """None when the action may go ahead; otherwise the modal to show.
+
+    A held reveal (lock-down, cool-down) raises holds.Held before any password is asked.
+    """
+    ctx = get_ctx(request)
+    holds.check(auth.user, modal.action, ctx.now(), ctx.settings.cooldown_hours)
     submitted = form.get("step") == "verify"
     short = policy.missing(request, auth.user, modal.action)
     asks = policy.needed(auth.user, modal.action) if short else frozenset()

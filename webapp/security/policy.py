@@ -61,6 +61,8 @@ class Action(enum.StrEnum):
     ENROL_2FA = "confirm 2FA set-up"
     CHANGE_2FA = "Login/Credentials 2FA switches, new recovery codes, remove 2FA"
     CHANGE_PASSWORD = "change password"  # noqa: S105
+    CHANGE_EMAIL = "add or change the alert email address"
+    UNLOCK = "unlock the account after a lock-down"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,9 @@ POLICY: dict[str, Rule] = {
     Action.ENROL_2FA: Rule(Second.NEVER),
     Action.CHANGE_2FA: Rule(Second.ENROLLED, Fresh.NOW),
     Action.CHANGE_PASSWORD: Rule(Second.ENROLLED, Fresh.NOW),
+    # Whoever sets the address decides where alerts go: as strict as a password change.
+    Action.CHANGE_EMAIL: Rule(Second.ENROLLED, Fresh.NOW),
+    Action.UNLOCK: Rule(Second.ENROLLED, Fresh.NOW),
 }
 
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from webapp.context import AppContext, get_ctx
 from webapp.models import User
 from webapp.repositories import events
-from webapp.security import policy
+from webapp.security import holds, policy
 from webapp.security.policy import Proofs
 from webapp.security.sessions import Auth, client_ip, user_agent
 
@@ -45,14 +45,12 @@ class Actor:
         )
 
     def require(self, action: str, user: User | None = None) -> None:
-        """Raise policy.Denied unless this actor's proofs allow ``action``."""
-        policy.require(
-            self.proofs,
-            user or self.user,
-            action,
-            self.ctx.now(),
-            self.ctx.settings.stepup_seconds,
-        )
+        """Raise policy.Denied unless this actor's proofs allow ``action``, and
+        holds.Held while a lock-down or cool-down holds it."""
+        who = user or self.user
+        now = self.ctx.now()
+        policy.require(self.proofs, who, action, now, self.ctx.settings.stepup_seconds)
+        holds.check(who, action, now, self.ctx.settings.cooldown_hours)
 
     async def note(self, db: AsyncSession, kind: str, detail: str = "") -> None:
         """Record a security event by this actor (the caller's unit of work commits it)."""

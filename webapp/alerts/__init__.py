@@ -1,0 +1,1 @@
+"""Security alerts by email: the address, which events alert, composing and delivery."""

@@ -30,6 +30,7 @@ from webapp.routes import (
     api,
     api_trading,
     auth,
+    passkeys,
     security_settings,
     trading_accounts,
     two_factor,
@@ -40,6 +41,7 @@ from webapp.security.headers import SecurityHeadersMiddleware
 from webapp.security.policy import Denied
 from webapp.security.proxies import TrustedProxyMiddleware, parse_networks
 from webapp.security.sessions import LoginRequired
+from webapp.security.webauthn import relying_party
 from webapp.templating import STATIC_DIR, render
 from webapp.vault import KeySource
 
@@ -134,6 +136,7 @@ def create_app(
     cheaper argon2id profile; ``extra_routes`` adds pages (see docs/extending.md).
     """
     settings = settings or Settings.from_env()
+    relying_party(settings.public_url)  # a URL that cannot carry passkeys stops start-up
     key_source = KeySource(settings.master_keys, settings.data_dir)
     keys = key_source.ring()
     engine = database.make_engine(settings.resolved_database_url)
@@ -185,6 +188,7 @@ def create_app(
         *auth.routes,
         *security_settings.routes,
         *two_factor.routes,
+        *passkeys.routes,
         *account_safety.routes,
         *trading_accounts.routes,
         *(extra_routes or []),

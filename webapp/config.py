@@ -47,6 +47,13 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return raw
 
 
+def _public_url(raw: str) -> str:
+    from webapp.security.webauthn import relying_party
+
+    relying_party(raw)  # raises ConfigError with the reason when it cannot be an RP id
+    return raw
+
+
 def _proxies(raw: str) -> str:
     from webapp.security.proxies import parse_networks
 
@@ -77,6 +84,8 @@ class Settings:
     event_retention_days: int = 365
     trusted_proxies: str = ""
     registrations_per_hour: int = 20
+    # Where browsers reach the app; passkeys are bound to its host name (the RP id).
+    public_url: str = "http://localhost:8000"
 
     @property
     def resolved_database_url(self) -> str:
@@ -104,6 +113,7 @@ class Settings:
             event_retention_days=_int(env, "AUTOTRADER_EVENT_RETENTION_DAYS", 365),
             trusted_proxies=_proxies(env.get("AUTOTRADER_TRUSTED_PROXIES", "")),
             registrations_per_hour=_int(env, "AUTOTRADER_REGISTRATIONS_PER_HOUR", 20),
+            public_url=_public_url(env.get("AUTOTRADER_PUBLIC_URL") or "http://localhost:8000"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

@@ -10,6 +10,7 @@ from webapp import apikey
 from webapp.context import get_ctx
 from webapp.repositories import api_keys, two_factor
 from webapp.routes.account_safety import activity_context, password_context, sessions_context
+from webapp.routes.passkeys import passkeys_context
 from webapp.routes.two_factor import section_context
 from webapp.security import sessions
 from webapp.security.guard import Modal, guard, step_up
@@ -37,6 +38,7 @@ async def page(request: Request) -> Response:
         **await activity_context(request, auth),
         **await sessions_context(request, auth),
         **password_context(auth),
+        **await passkeys_context(request, auth),
     }
     return render(request, "settings/security.html", context)
 

@@ -41,7 +41,8 @@ def section_context(
         uri = totp.provisioning_uri(pending, user.username, ctx.settings.issuer)
         setup = {"grouped": totp.grouped(pending), "qr": totp.qr_svg(uri)}
     return {
-        "enrolled": user.totp_secret is not None,
+        "enrolled": user.has_second_factor,
+        "totp": user.totp_secret is not None,
         "login_2fa": user.login_2fa,
         "credentials_2fa": user.credentials_2fa,
         "setup": setup,
@@ -51,6 +52,7 @@ def section_context(
         "error": error,
         "code": code,
         "issuer": ctx.settings.issuer,
+        "oob": False,
     }
 
 
@@ -177,7 +179,7 @@ async def change_form(request: Request) -> Response:
     """The modal for one 2FA change (always password and code)."""
     auth = await sessions.require(request)
     action = request.path_params["action"]
-    if action not in CHANGES or auth.user.totp_secret is None:
+    if action not in CHANGES or not auth.user.has_second_factor:
         return await _not_possible(request, auth, action)
     blocked = await guard(request, auth, _modal(action), {})
     assert blocked is not None  # CHANGE_2FA needs a proof in this very request
@@ -189,7 +191,7 @@ async def change(request: Request) -> Response:
     auth = await sessions.require(request)
     action = request.path_params["action"]
     form = await forms.read(request, *FIELDS)
-    if action not in CHANGES or auth.user.totp_secret is None:
+    if action not in CHANGES or not auth.user.has_second_factor:
         return await _not_possible(request, auth, action)
     blocked = await guard(request, auth, _modal(action), form)
     if blocked is not None:

@@ -26,7 +26,7 @@ from webapp.security.policy import Factor
 from webapp.security.sessions import Auth
 from webapp.templating import render
 
-FIELDS = ("password", "code", "step", "confirm")
+FIELDS = ("password", "code", "passkey", "step", "confirm")
 CONFIRM_MISSING = "Tick the box to confirm, then continue."
 
 
@@ -49,6 +49,10 @@ class Modal:
     error_field: str = ""
     code: str = ""
     confirmed: bool = False  # keep the box ticked when the password or code was wrong
+    ask_passkey: bool = False  # offer "Use a passkey" beside the code (the user has one)
+    name_label: str = ""  # label of a name field (a new passkey's), if any
+    name: str = ""
+    ceremony: str = ""  # where the browser gets options to create a passkey on submit
 
 
 def show(request: Request, modal: Modal, status_code: int = 200) -> Response:
@@ -70,7 +74,14 @@ async def guard(
     submitted = form.get("step") == "verify"
     short = policy.missing(request, auth.user, modal.action)
     asks = policy.needed(auth.user, modal.action) if short else frozenset()
-    modal = replace(modal, ask_password=Factor.PASSWORD in asks, ask_code=Factor.SECOND in asks)
+    ask_code = Factor.SECOND in asks
+    modal = replace(
+        modal,
+        ask_password=Factor.PASSWORD in asks,
+        ask_code=ask_code,
+        ask_passkey=ask_code and auth.user.passkey_count > 0,
+        name=form.get("passkey_name", "")[:64],
+    )
     if not submitted:
         if not short and not modal.confirm:
             return None
@@ -80,7 +91,12 @@ async def guard(
     if not short:
         return None
     outcome = await policy.prove(
-        request, auth.user, modal.action, form.get("password", ""), form.get("code", "")
+        request,
+        auth.user,
+        modal.action,
+        form.get("password", ""),
+        form.get("code", ""),
+        passkey=form.get("passkey", ""),
     )
     if outcome.ok:
         return None

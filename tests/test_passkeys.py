@@ -466,3 +466,16 @@ async def test_stored_passkeys_hold_nothing_secret_and_no_username(app, with_pas
     assert user.passkey_handle and "alice" not in user.passkey_handle
     assert len(webauthn.unb64(rows[0].credential_id)) >= 16
     assert "alice" not in rows[0].credential_data
+
+
+async def test_expired_challenges_are_pruned_and_events_read_well(app, with_passkey, clock):
+    from webapp import activity, maintenance
+
+    trader, _key = with_passkey
+    await options(trader, f"{BASE}/assert")
+    clock.advance(121)
+    await maintenance.prune_events(app.state.ctx)
+    async with app.state.ctx.db() as db:
+        assert (await db.exec(select(PasskeyChallenge))).all() == []
+    assert activity.label("passkey_counter_regressed") == "Passkey refused: it may have been copied"
+    assert "passkey_counter_regressed" in activity.ALARMING

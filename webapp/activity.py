@@ -31,6 +31,10 @@ LABELS = {
     "password_changed": "Password changed",
     "session_signed_out": "A session was signed out",
     "other_sessions_signed_out": "All other sessions signed out",
+    "passkey_added": "Passkey added",
+    "passkey_removed": "Passkey removed",
+    "passkey_failed": "Passkey refused",
+    "passkey_counter_regressed": "Passkey refused: it may have been copied",
 }
 ALARMING = {
     "signin_failed",
@@ -39,6 +43,8 @@ ALARMING = {
     "code_failed",
     "code_replay_refused",
     "code_locked",
+    "passkey_failed",
+    "passkey_counter_regressed",
 }
 
 _BROWSERS = [

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from webapp.context import AppContext
-from webapp.repositories import events
+from webapp.repositories import events, passkeys
 from webapp.security import throttle
 
 log = logging.getLogger("webapp.maintenance")
@@ -20,6 +20,8 @@ async def prune_events(ctx: AppContext) -> int:
         removed = await events.prune(db, cutoff)
         # Throttle rows hold typed usernames (real or not): they go once they expire.
         await throttle.prune(db, ctx.now())
+        # Challenges of ceremonies never finished (a closed dialog) expire after 2 minutes.
+        await passkeys.prune_challenges(db, ctx.now())
         await db.commit()
     if removed:
         log.info(

@@ -82,10 +82,12 @@
   // "Use a passkey": sign this session's challenge, then submit the form with the answer.
   async function assert(button) {
     const form = button.closest("form");
-    const password = form.querySelector("input[name=password]");
-    if (password && !password.value) {
-      password.reportValidity();
-      password.focus();
+    // Everything but the code must be filled first (password, a new password…): the
+    // passkey's answer is sent with them, in the same request.
+    const code = form.querySelector("input[name=code]");
+    if (code) code.required = false;
+    if (!form.reportValidity()) {
+      if (code) code.required = true;
       return;
     }
     button.disabled = true;
@@ -96,11 +98,11 @@
       publicKey.allowCredentials = withBytes(publicKey.allowCredentials);
       const credential = await navigator.credentials.get({ publicKey: publicKey });
       form.querySelector("[data-passkey-answer]").value = answerJSON(credential);
-      const code = form.querySelector("input[name=code]");
-      if (code) { code.required = false; code.value = ""; }
+      if (code) code.value = "";
       say(form, "Passkey used. Checking…");
       form.requestSubmit();
     } catch (err) {
+      if (code) code.required = true;
       say(form, refusal(err));
     } finally {
       button.disabled = false;

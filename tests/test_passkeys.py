@@ -479,3 +479,16 @@ async def test_expired_challenges_are_pruned_and_events_read_well(app, with_pass
         assert (await db.exec(select(PasskeyChallenge))).all() == []
     assert activity.label("passkey_counter_regressed") == "Passkey refused: it may have been copied"
     assert "passkey_counter_regressed" in activity.ALARMING
+
+
+async def test_change_password_with_a_passkey(app, with_passkey):
+    trader, key = with_passkey
+    page = await trader.page("/settings/security")
+    assert "data-passkey-assert" in page.text.split('id="password"')[1]
+    data = {"password": PASSWORD, "new_password": "another long password 42"}
+    refused = await trader.hx("POST", "/settings/security/password", data)
+    assert refused.status_code == 422  # the second factor is needed
+    data["passkey"] = await answer(trader, key)
+    changed = await trader.hx("POST", "/settings/security/password", data)
+    assert changed.status_code == 200 and "Password changed" in changed.text
+    assert (await trader.login("another long password 42")).status_code == 303

@@ -52,6 +52,7 @@ def password_context(auth: Auth, errors: dict[str, str] | None = None, notice: s
     return {
         "ask_code": auth.user.has_second_factor,
         "ask_passkey": auth.user.passkey_count > 0,
+        "totp": auth.user.totp_secret is not None,
         "pw_errors": errors or {},
         "pw_notice": notice,
     }

@@ -50,6 +50,7 @@ class Modal:
     code: str = ""
     confirmed: bool = False  # keep the box ticked when the password or code was wrong
     ask_passkey: bool = False  # offer "Use a passkey" beside the code (the user has one)
+    totp: bool = True  # the user has an authenticator app (else the code is a recovery code)
     name_label: str = ""  # label of a name field (a new passkey's), if any
     name: str = ""
     ceremony: str = ""  # where the browser gets options to create a passkey on submit
@@ -80,6 +81,7 @@ async def guard(
         ask_password=Factor.PASSWORD in asks,
         ask_code=ask_code,
         ask_passkey=ask_code and auth.user.passkey_count > 0,
+        totp=auth.user.totp_secret is not None,
         name=form.get("passkey_name", "")[:64],
     )
     if not submitted:

@@ -492,3 +492,19 @@ async def test_change_password_with_a_passkey(app, with_passkey):
     changed = await trader.hx("POST", "/settings/security/password", data)
     assert changed.status_code == 200 and "Password changed" in changed.text
     assert (await trader.login("another long password 42")).status_code == 303
+
+
+def test_passkey_names_are_one_printable_line():
+    from webapp.services.passkeys import clean_name
+
+    assert clean_name("  Work\r\nlaptop\x1b[31m ", 0) == "Work laptop [31m"
+    assert clean_name("\t\u200b", 2) == "Passkey 3"
+    assert len(clean_name("x" * 500, 0)) == 64
+
+
+async def test_the_api_counts_a_passkey_as_2fa(app, with_passkey):
+    trader, _key = with_passkey
+    key = await trader.reveal_key()  # inside the window the passkey step-up opened
+    me = await trader.client.get("/api/v1/me", headers={"api-key": key})
+    assert me.status_code == 200
+    assert me.json()["result"]["twoFactor"]["enrolled"] is True

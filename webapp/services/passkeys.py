@@ -21,8 +21,11 @@ MAX_PASSKEYS = 20  # enough for every device a trader owns; bounds the options l
 
 
 def clean_name(raw: str, count: int) -> str:
-    """The passkey's display name: trimmed, one line, at most 64 characters."""
-    name = " ".join(raw.split())[:MAX_NAME]
+    """The passkey's display name: printable, one line, at most 64 characters."""
+    # It is shown on the page and in event details (and so in log lines): no control
+    # characters, no line breaks.
+    printable = "".join(ch if ch.isprintable() else " " for ch in raw)
+    name = " ".join(printable.split())[:MAX_NAME]
     return name or f"Passkey {count + 1}"
 
 

@@ -508,3 +508,45 @@ async def test_the_api_counts_a_passkey_as_2fa(app, with_passkey):
     me = await trader.client.get("/api/v1/me", headers={"api-key": key})
     assert me.status_code == 200
     assert me.json()["result"]["twoFactor"]["enrolled"] is True
+
+
+async def test_trading_credentials_with_a_passkey(app, with_passkey, clock):
+    trader, key = with_passkey
+    await trader.page("/trading-accounts/new")
+    account = {
+        "broker": "zerodha",
+        "pseudoAccName": "Main",
+        "loginId": "AB1234",
+        "password": "broker-pass",
+        "totpKey": "JBSWY3DPEHPK3PXP",
+        "apiKey": "kite-key",
+        "apiSecret": "kite-secret",
+    }
+    assert (await trader.form("/trading-accounts", account)).status_code == 303
+    clock.advance(400)
+    await trader.page("/settings/security")
+    asked = await trader.hx("POST", "/trading-accounts/1/view", {})
+    assert "data-passkey-assert" in asked.text and "broker-pass" not in asked.text
+    data = {"step": "verify", "password": PASSWORD, "passkey": await answer(trader, key)}
+    shown = await trader.hx("POST", "/trading-accounts/1/view", data)
+    assert shown.status_code == 200 and "broker-pass" in shown.text
+
+
+async def test_recovery_codes_cover_a_passkey_only_account(app, trader, clock):
+    key = SoftAuthenticator()
+    added = await add_passkey(trader, key)
+    codes = re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>", added.text)
+    assert len(codes) == 10
+    signed = await answer(trader, key)
+    data = {"step": "verify", "password": PASSWORD, "passkey": signed}
+    assert (await trader.hx("POST", "/settings/security/2fa/login-on", data)).status_code == 200
+    await trader.logout()
+    await trader.login()
+    page = await trader.page("/login/code")
+    assert "Recovery code" in page.text and "6-digit" not in page.text
+    done = await trader.form("/login/code", {"code": codes[0]})
+    assert done.status_code == 303 and done.headers["location"] == "/settings/security"
+    await trader.page("/settings/security")
+    data = {"step": "verify", "password": PASSWORD, "code": codes[1]}
+    assert (await trader.hx("POST", "/settings/security/2fa/login-off", data)).status_code == 200
+    assert (await alice(app)).login_2fa is False

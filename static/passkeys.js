@@ -84,7 +84,9 @@
     const form = button.closest("form");
     // Everything but the code must be filled first (password, a new password…): the
     // passkey's answer is sent with them, in the same request.
-    const code = form.querySelector("input[name=code]");
+    // The code is the alternative to the passkey, except when it is a new app's code.
+    const keep = button.hasAttribute("data-passkey-keep-code");
+    const code = keep ? null : form.querySelector("input[name=code]");
     if (code) code.required = false;
     if (!form.reportValidity()) {
       if (code) code.required = true;

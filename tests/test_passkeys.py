@@ -550,3 +550,25 @@ async def test_recovery_codes_cover_a_passkey_only_account(app, trader, clock):
     data = {"step": "verify", "password": PASSWORD, "code": codes[1]}
     assert (await trader.hx("POST", "/settings/security/2fa/login-off", data)).status_code == 200
     assert (await alice(app)).login_2fa is False
+
+
+async def test_a_passkey_only_account_adds_an_authenticator_app_with_its_passkey(
+    app, with_passkey, clock
+):
+    trader, key = with_passkey
+    clock.advance(400)
+    page = await trader.page("/settings/security")
+    assert "Set up an authenticator app" in page.text
+    started = await trader.hx("POST", "/settings/security/2fa/setup")
+    assert "Confirm with a passkey" in started.text and "data-passkey-keep-code" in started.text
+    from tests.helpers import secret_in
+    from webapp import totp
+
+    secret = secret_in(started.text)
+    data = {"password": PASSWORD, "code": totp.code_at(secret, clock.now)}
+    data["passkey"] = await answer(trader, key)
+    confirmed = await trader.hx("POST", "/settings/security/2fa/confirm", data)
+    assert confirmed.status_code == 200, confirmed.text
+    user = await alice(app)
+    assert user.totp_secret is not None and user.passkey_count == 1
+    assert "Set up an authenticator app" not in confirmed.text

@@ -184,3 +184,25 @@ async def test_without_webauthn_the_option_does_not_show(browser, server):
     await expect(section.get_by_role("button", name="Add a passkey")).to_be_hidden()
     await expect(section).to_contain_text("This browser cannot create passkeys")
     await context.close()
+
+
+async def test_passkey_only_account_adds_an_authenticator_app(page, server):
+    from tests.e2e.flows import Codes
+
+    await virtual_authenticator(page)
+    await register(page, server, "gina")
+    await add_first_passkey(page, "Only key")
+    await page.reload()
+    section = page.locator("#twofactor")
+    await section.get_by_role("button", name="Set up an authenticator app").click()
+    await section.get_by_text("Can't scan it?").click()
+    secret = (await section.locator("#totp-secret").inner_text()).replace(" ", "")
+    password = section.locator("input[name=password]")
+    if await password.count():  # asked unless the password was proven a moment ago
+        await password.fill(PASSWORD)
+    await section.locator("input[name=code]").fill(await Codes(secret).next())
+    await accessible(page, "authenticator set-up confirmed with a passkey")
+    await shot(page, "app-setup")
+    await section.get_by_role("button", name="Confirm with a passkey").click()
+    await expect(section).to_contain_text("Store these now")
+    await expect(section).not_to_contain_text("Set up an authenticator app")

@@ -36,6 +36,10 @@ def section_context(
     """Everything the 2FA section template shows, for one user."""
     ctx = get_ctx(request)
     user = auth.user
+    # Like the step-up dialog: when anything is missing, ask for every needed factor,
+    # since the second factor is only ever proven together with the password.
+    missing = policy.missing(request, user, Action.ENROL_2FA)
+    asks = policy.needed(user, Action.ENROL_2FA) if missing else frozenset()
     setup = None
     if pending is not None and user.totp_secret is None:
         uri = totp.provisioning_uri(pending, user.username, ctx.settings.issuer)
@@ -48,7 +52,9 @@ def section_context(
         "setup": setup,
         "left": left,
         "codes": codes,
-        "ask_password": Factor.PASSWORD in policy.missing(request, user, Action.ENROL_2FA),
+        "ask_password": Factor.PASSWORD in asks,
+        # A passkey-only account proves its passkey to add an authenticator app.
+        "ask_passkey": Factor.SECOND in asks and user.passkey_count > 0,
         "error": error,
         "code": code,
         "issuer": ctx.settings.issuer,
@@ -89,10 +95,13 @@ async def cancel(request: Request) -> Response:
 async def confirm(request: Request) -> Response:
     """Enrol: the password (unless a proof is fresh) and a code from the new secret."""
     auth = await sessions.require(request)
-    form = await forms.read(request, "code", "password")
+    form = await forms.read(request, "code", "password", "passkey")
     typed = {"code": form["code"][:32]}
     if auth.user.totp_secret is None and policy.missing(request, auth.user, Action.ENROL_2FA):
-        outcome = await policy.prove(request, auth.user, Action.ENROL_2FA, form["password"], "")
+        # The code here is the new app's; an existing second factor can only be a passkey.
+        outcome = await policy.prove(
+            request, auth.user, Action.ENROL_2FA, form["password"], "", passkey=form["passkey"]
+        )
         if not outcome.ok:
             return await _render(request, auth, outcome.status, error=outcome.message, **typed)
     result = await service.confirm(Actor.of(request, auth), form["code"])

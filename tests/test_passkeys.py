@@ -572,3 +572,44 @@ async def test_a_passkey_only_account_adds_an_authenticator_app_with_its_passkey
     user = await alice(app)
     assert user.totp_secret is not None and user.passkey_count == 1
     assert "Set up an authenticator app" not in confirmed.text
+
+
+async def test_a_passkey_journey_logs_no_challenge_id_or_signature(app, trader, caplog):
+    import json
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    key = SoftAuthenticator()
+    assert (await add_passkey(trader, key)).status_code == 200
+    opts = await options(trader, f"{BASE}/assert")
+    signed = key.get(opts)
+    data = {"step": "verify", "password": PASSWORD, "passkey": signed}
+    assert (await trader.hx("POST", "/settings/security/2fa/login-on", data)).status_code == 200
+    await trader.logout()
+    await trader.login()
+    await trader.page("/login/code")
+    login_opts = await options(trader, "/login/passkey/options")
+    pending = session_payload(trader.client)["pending_passkey"]
+    assert (
+        await trader.form("/login/passkey", {"passkey": key.get(login_opts)})
+    ).status_code == 303
+    response = json.loads(signed)["response"]
+    secrets = [
+        opts["publicKey"]["challenge"],
+        login_opts["publicKey"]["challenge"],
+        json.loads(signed)["id"],
+        key.credential_id.hex(),
+        response["signature"],
+        response["userHandle"],
+        pending,
+    ]
+    # Driver and SQL loggers carry parameters; the app keeps them at warnings even at
+    # debug level (webapp.logs.QUIET), so only the others count, as in production.
+    from webapp.logs import QUIET
+
+    quiet = ("httpx", "httpcore", *QUIET)
+    server_side = [r for r in caplog.records if not r.name.startswith(quiet)]
+    logged = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in server_side)
+    assert "passkey_added" in logged
+    for value in secrets:
+        assert value not in logged, f"found in logs: {value[:6]}…"

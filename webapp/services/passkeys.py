@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from webapp.context import AppContext
 from webapp.models import Passkey, User
 from webapp.repositories import passkeys as repo
@@ -103,7 +105,12 @@ async def add(actor: Actor, binding: str, name: str, response: str) -> Added:
             name=clean_name(name, user.passkey_count),
             created_at=now,
         )
-        await repo.add(db, user, passkey)
+        try:
+            await repo.add(db, user, passkey)
+        except IntegrityError:
+            # The same credential added at the same moment elsewhere: the unique index won.
+            await db.rollback()
+            return Added(Outcome.fail(409, TAKEN, "passkey"))
         codes = None
         if user.recovery_key is None:
             codes = await two_factor.new_recovery_codes(db, ctx.keys, user)

@@ -613,3 +613,17 @@ async def test_a_passkey_journey_logs_no_challenge_id_or_signature(app, trader, 
     assert "passkey_added" in logged
     for value in secrets:
         assert value not in logged, f"found in logs: {value[:6]}…"
+
+
+async def test_a_duplicate_that_slips_past_the_check_is_409_not_500(app, with_passkey, monkeypatch):
+    from webapp.repositories import passkeys as repo
+
+    trader, key = with_passkey
+
+    async def never_taken(db, credential_id):
+        return False  # as if a concurrent request added it between check and insert
+
+    monkeypatch.setattr(repo, "id_taken", never_taken)
+    again = await add_passkey(trader, key, passkey=await answer(trader, key))
+    assert again.status_code == 409
+    assert len(await passkey_rows(app)) == 1 and (await alice(app)).passkey_count == 1

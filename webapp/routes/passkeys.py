@@ -31,7 +31,6 @@ BASE = "/settings/security/passkeys"
 GONE = "That passkey is not on this account any more. Reload the page."
 TOO_MANY = f"You can add at most {service.MAX_PASSKEYS} passkeys. Remove one first."
 _ASK = "Enter your password"
-_ASK_SECOND = " and a current 6-digit code, a recovery code, or use a passkey you already added."
 
 
 async def passkeys_context(request: Request, auth: Auth, **extra: object) -> dict:
@@ -64,7 +63,15 @@ async def _reload(db: AsyncSession, auth: Auth) -> User:
 
 
 def _intro(auth: Auth, first: str) -> str:
-    second = _ASK_SECOND if auth.user.has_second_factor else "."
+    user = auth.user
+    if user.totp_secret is not None and user.passkey_count:
+        second = " and a current 6-digit code, a recovery code, or use a passkey."
+    elif user.totp_secret is not None:
+        second = " and a current 6-digit code (or a recovery code)."
+    elif user.passkey_count:
+        second = ", then use a passkey you already added (or enter a recovery code)."
+    else:
+        second = "."
     return f"{first} {_ASK}{second}"
 
 

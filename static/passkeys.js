@@ -64,6 +64,8 @@
     });
     const body = await response.json().catch(function () { return {}; });
     if (!response.ok) throw new Error(body.message || "The server could not start the passkey check. Reload the page.");
+    // A signed-out session is redirected to the sign-in page, which is not JSON.
+    if (!body.publicKey) throw new Error("Your session has ended. Reload the page and sign in again.");
     return body.publicKey;
   }
 

@@ -5,7 +5,7 @@ checked (one lock for every second factor, so switching between codes and passke
 buys no extra guesses). The session's challenge is claimed in the same step, so it
 works once whatever the outcome. Only after the library verified origin, RP id,
 challenge and signature is the signature counter compared: a counter that did not
-grow is refused and recorded, since only a copied authenticator produces one.
+grow is refused and recorded: it is the mark of a copied (cloned) authenticator.
 """
 
 from __future__ import annotations

@@ -33,12 +33,16 @@ def running_server(
     *,
     data_dir: Path | None = None,
     database_url: str | None = None,
+    host_name: str = "127.0.0.1",
     **env_extra: str,
 ) -> Iterator[str]:
     """Start the server (by default with a fresh data directory and database in
     ``folder``); yields its base URL. Pass ``data_dir`` and ``database_url`` to run a
-    second worker on the same data."""
+    second worker on the same data, and ``host_name="localhost"`` for passkeys (an IP
+    address cannot be a WebAuthn RP id): the base URL and AUTOTRADER_PUBLIC_URL use it."""
     port = free_port()
+    if host_name != "127.0.0.1":
+        env_extra = {"AUTOTRADER_PUBLIC_URL": f"http://{host_name}:{port}", **env_extra}
     url = databases.fresh_url() if database_url is None else database_url
     env = {**os.environ, "PYTHONPATH": str(ROOT), "AUTOTRADER_DATABASE_URL": url, **env_extra}
     env.pop("AUTOTRADER_MASTER_KEYS", None)
@@ -47,7 +51,7 @@ def running_server(
     command += ["--data-dir", str(data_dir or folder / "var")]
     with log_path.open("w") as log:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://{host_name}:{port}"
         try:
             _wait_healthy(base, proc, log_path)
             yield base

@@ -16,7 +16,9 @@ from starlette.routing import Route
 
 from tests.conftest import make_client
 from tests.helpers import PASSWORD, Trader, change_2fa, enrol, key_in, session_payload
-from webapp.models import ApiKey, User
+from tests.soft_authenticator import SoftAuthenticator
+from tests.test_passkeys import add_passkey
+from webapp.models import ApiKey, Passkey, User
 from webapp.security import policy
 from webapp.security.policy import POLICY, Action, Factor, Proofs, Second
 
@@ -29,6 +31,7 @@ ACCOUNT = {
     "apiKey": "kite-key",
     "apiSecret": "kite-secret",
 }
+API_KEY = re.compile(r"at_[0-9A-Za-z]{49}")  # a key in full (a random challenge may hold "at_")
 # What an attacker who knows only the password sends to every form.
 PASSWORD_ONLY = {
     "step": "verify",
@@ -41,10 +44,11 @@ PASSWORD_ONLY = {
 }
 
 
-def post_paths(app, account_id: int, record_id: str) -> list[str]:
+def post_paths(app, account_id: int, record_id: str, passkey_id: int) -> list[str]:
     """Every POST path of the app, its parameters filled in; sign-out last."""
     values = {
         "account_id": [str(account_id)],
+        "passkey_id": [str(passkey_id)],
         "record_id": [record_id],
         "action": ["login-on", "login-off", "credentials-off", "recovery-codes", "remove"],
         "rest": ["v1/trading-accounts"],
@@ -72,11 +76,14 @@ async def stored_key(app) -> tuple[str, str]:
 
 @pytest.fixture
 async def guarded(app, trader: Trader, clock):
-    """Alice: 2FA enrolled, Credentials 2FA on, one trading account, her key known."""
+    """Alice: 2FA enrolled, a passkey too, Credentials 2FA on, one trading account."""
     await trader.reveal_key()
     await enrol(trader, clock)
     response = await change_2fa(trader, clock, "credentials-on")
     assert response.status_code == 200, response.text
+    clock.advance(30)
+    added = await add_passkey(trader, SoftAuthenticator(), code=trader.code(clock))
+    assert added.status_code == 200, added.text
     clock.advance(400)  # the owner's own proofs have expired
     await trader.page("/trading-accounts/new")
     created = await trader.form("/trading-accounts", ACCOUNT)
@@ -88,19 +95,31 @@ async def guarded(app, trader: Trader, clock):
     return trader, account.id
 
 
+async def passkey_ids(app) -> list[int]:
+    """The ids of every stored passkey."""
+    async with app.state.ctx.db() as db:
+        return [p.id for p in (await db.exec(select(Passkey))).all()]
+
+
 async def test_password_alone_opens_nothing_that_needs_the_code(app, guarded, clock):
     owner, account_id = guarded
     before = await stored_key(app)
+    passkeys_before = await passkey_ids(app)
     async with make_client(app) as browser:
         attacker = Trader(browser)
         assert (await attacker.login()).status_code == 303
-        paths = post_paths(app, account_id, "no-such-session")
+        paths = post_paths(app, account_id, "no-such-session", passkeys_before[0])
         assert len(paths) >= 20  # the whole table, not a sample
         for path in paths:
             await attacker.page("/settings/security")
-            response = await attacker.hx("POST", path, PASSWORD_ONLY)
+            sent = dict(PASSWORD_ONLY)
+            if path == "/settings/security/passkeys/add":
+                # The attacker's own authenticator, answering a challenge of their session.
+                made = await attacker.hx("POST", "/settings/security/passkeys/options")
+                sent["attestation"] = SoftAuthenticator().create(made.json())
+            response = await attacker.hx("POST", path, sent)
             assert response.status_code < 500, (path, response.status_code)
-            assert "at_" not in response.text or path == "/register", path
+            assert not API_KEY.search(response.text) or path == "/register", path
             assert "broker-pass" not in response.text, path
             assert Factor.SECOND.value not in session_payload(browser).get("proof", {}), path
             if path == "/logout" or response.headers.get("HX-Redirect", "").startswith("/login"):
@@ -126,6 +145,7 @@ async def test_password_alone_opens_nothing_that_needs_the_code(app, guarded, cl
             assert tried.status_code in (422, 429), path
             assert "at_" not in tried.text and "broker-pass" not in tried.text
     assert await stored_key(app) == before
+    assert await passkey_ids(app) == passkeys_before  # none added, none removed
     # The owner's key still works and the owner can still use it all with the code.
     api = await owner.client.get("/api/v1/me", headers={"api-key": owner.api_key})
     assert api.status_code == 200
@@ -158,7 +178,7 @@ async def test_turning_credentials_2fa_on_voids_password_only_proofs(app, trader
 
 def test_policy_table_covers_every_action_and_never_pairs_old_factors():
     assert set(POLICY) >= set(Action)
-    user = type("U", (), {"totp_secret": "x", "credentials_2fa": True})()
+    user = type("U", (), {"has_second_factor": True, "credentials_2fa": True})()
     for action in (Action.VIEW_API_KEY, Action.CHANGE_2FA):
         assert policy.needed(user, action) == {Factor.PASSWORD, Factor.SECOND}
     password_only = Proofs(at={Factor.PASSWORD: 100.0})

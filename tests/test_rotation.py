@@ -178,7 +178,7 @@ def test_serve_refuses_a_duplicate_key_id_in_one_sentence(tmp_path, database_url
 
 def test_a_duplicate_key_id_in_the_key_file_is_refused(tmp_path):
     folder = tmp_path / "var"
-    KeySource("", folder)  # makes the key file
+    KeySource("", folder, create=True)  # makes the key file
     path = folder / KEY_FILE_NAME
     path.write_text(path.read_text() + new_key_line("k1") + "\n")
     with pytest.raises(ValueError, match="'k1' appears twice"):
@@ -187,7 +187,7 @@ def test_a_duplicate_key_id_in_the_key_file_is_refused(tmp_path):
 
 def test_key_file_writes_never_use_a_fixed_temp_name(tmp_path, monkeypatch):
     folder = tmp_path / "var"
-    source = KeySource("", folder)
+    source = KeySource("", folder, create=True)
     # A leftover (or planted) file with the old fixed name is neither used nor touched.
     planted = folder / f"{KEY_FILE_NAME}.tmp"
     planted.write_text("leftover")

@@ -6,8 +6,9 @@ import re
 from sqlalchemy import column as sql_column
 from sqlalchemy import inspect, select, table
 
+from tests.alerting import add_address
 from tests.conftest import make_client
-from tests.helpers import Trader, enrol
+from tests.helpers import PASSWORD, Trader, enrol
 from tests.test_trading_accounts import add
 from webapp import sealed_columns
 from webapp.sealed_columns import ALL
@@ -18,7 +19,8 @@ CIPHERTEXT = re.compile(r"v1\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9
 
 async def fill_through_the_app(app, trader: Trader, clock) -> None:
     """Every kind of secret the app stores: API key, TOTP secret, recovery key, trading
-    credentials, and (for a second user half-way through set-up) a pending TOTP secret."""
+    credentials, and (for a second user half-way through set-up) a pending TOTP secret,
+    an alert address, a newer one waiting for confirmation, and queued messages."""
     await enrol(trader, clock)
     await add(trader)
     await trader.hx("POST", "/settings/security/api-key/regenerate", {"confirm": "yes"})
@@ -27,6 +29,12 @@ async def fill_through_the_app(app, trader: Trader, clock) -> None:
         await other.register()
         started = await other.hx("POST", "/settings/security/2fa/setup")
         assert started.status_code == 200
+        # An alert address, confirmed, then a newer one waiting (and its queued message).
+        await add_address(other, app, app.state.ctx.settings.data_dir)
+        waiting = await other.hx(
+            "POST", "/settings/security/email", {"email": "next@example.org", "password": PASSWORD}
+        )
+        assert waiting.status_code == 200
 
 
 async def every_ciphertext(app) -> dict[tuple[str, str], list[dict]]:

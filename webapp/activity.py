@@ -38,6 +38,10 @@ LABELS = {
     "alert_settings_changed": "Alert settings changed",
     "account_locked": "Account locked (keys suspended, sessions ended)",
     "account_unlocked": "Account unlocked",
+    "passkey_added": "Passkey added",
+    "passkey_removed": "Passkey removed",
+    "passkey_failed": "Passkey refused",
+    "passkey_counter_regressed": "Passkey refused: it may have been copied",
 }
 ALARMING = {
     "signin_failed",
@@ -47,6 +51,8 @@ ALARMING = {
     "code_replay_refused",
     "code_locked",
     "account_locked",
+    "passkey_failed",
+    "passkey_counter_regressed",
 }
 
 _BROWSERS = [

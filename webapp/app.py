@@ -32,6 +32,7 @@ from webapp.routes import (
     api,
     api_trading,
     auth,
+    passkeys,
     security_settings,
     security_status,
     trading_accounts,
@@ -45,6 +46,7 @@ from webapp.security.holds import Held
 from webapp.security.policy import Denied
 from webapp.security.proxies import TrustedProxyMiddleware, parse_networks
 from webapp.security.sessions import LoginRequired
+from webapp.security.webauthn import relying_party
 from webapp.templating import STATIC_DIR, render
 
 log = logging.getLogger("webapp")
@@ -141,6 +143,7 @@ def create_app(
     ``mail_worker=False`` leaves alert delivery to explicit calls (tests that step it).
     """
     settings = settings or Settings.from_env()
+    relying_party(settings.origin)  # a URL that cannot carry passkeys stops start-up
     key_source = keyring_check.proven_source(settings)  # refuses keys that cannot open the data
     keys = key_source.ring()
     engine = database.make_engine(settings.resolved_database_url)
@@ -198,6 +201,7 @@ def create_app(
         *security_settings.routes,
         *security_status.routes,
         *two_factor.routes,
+        *passkeys.routes,
         *account_safety.routes,
         *alerts.routes,
         *trading_accounts.routes,

@@ -76,9 +76,11 @@ def _mail_from(raw: str) -> str:
 
 
 def _public_url(raw: str) -> str:
+    from webapp.security.webauthn import relying_party
+
     value = raw.strip().rstrip("/")
-    if value and not value.startswith(("https://", "http://")):
-        raise ConfigError(f"AUTOTRADER_PUBLIC_URL must start with https://, got {value!r}")
+    if value:
+        relying_party(value)  # raises ConfigError saying why it cannot be an RP id
     return value
 
 
@@ -108,13 +110,20 @@ class Settings:
     max_connections_per_address: int = 128  # 0: no per-address cap
     smtp_url: str = field(default="", repr=False)  # may carry the SMTP password
     mail_from: str = "AutoTrader <autotrader@localhost>"
-    public_url: str = ""  # where links in messages point; never taken from a request
+    # Where browsers reach the app: links in messages point there, and passkeys are
+    # bound to its host name (the RP id). Never taken from a request.
+    public_url: str = ""
     cooldown_hours: int = 24
+
+    @property
+    def origin(self) -> str:
+        """AUTOTRADER_PUBLIC_URL, else http://localhost:<port> (an IP cannot carry passkeys)."""
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
 
     @property
     def link_base(self) -> str:
         """The address links in messages start with (no trailing slash)."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return self.origin
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,7 +8,7 @@ import logging
 from webapp import faults
 from webapp.alerts.compose import LOCK_SECONDS
 from webapp.context import AppContext
-from webapp.repositories import events, mail
+from webapp.repositories import events, mail, passkeys
 from webapp.security import throttle
 
 log = logging.getLogger("webapp.maintenance")
@@ -25,6 +25,8 @@ async def prune_events(ctx: AppContext) -> int:
         await throttle.prune(db, ctx.now())
         # Sent alerts and their link tokens go once every link in them has expired.
         await mail.prune(db, ctx.now() - MAIL_KEEP_SECONDS)
+        # Challenges of ceremonies never finished (a closed dialog) expire after 2 minutes.
+        await passkeys.prune_challenges(db, ctx.now())
         await db.commit()
     if removed:
         log.info(

@@ -39,6 +39,17 @@ class User(SQLModel, table=True):
     cooldown_from: float | None = None
     cooldown_reason: str = Field(default="", max_length=64)
 
+    # Passkeys: a random WebAuthn user handle (never the username or the id), made
+    # with the first passkey, and how many passkeys the user has (kept in step with
+    # the passkeys table in the same transaction, so the policy can read it).
+    passkey_handle: str | None = Field(default=None, max_length=64, unique=True, index=True)
+    passkey_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+    @property
+    def has_second_factor(self) -> bool:
+        """Whether 2FA is set up: an authenticator app, a passkey, or both."""
+        return self.totp_secret is not None or self.passkey_count > 0
+
 
 class ApiKey(SQLModel, table=True):
     """The user's API key: ciphertext to show it, a keyed digest to look it up."""
@@ -162,3 +173,33 @@ class MailToken(SQLModel, table=True):
     mail_id: str = Field(max_length=32)
     created_at: float
     used_at: float | None = None
+
+
+class Passkey(SQLModel, table=True):
+    """A passkey or security key: a public key (nothing secret) and its counter."""
+
+    __tablename__ = "passkeys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    # base64url of the authenticator's random id (16 to 1023 bytes); one account only.
+    credential_id: str = Field(max_length=1400, unique=True, index=True)
+    credential_data: str  # base64url AAGUID + id + COSE public key
+    sign_count: int = 0
+    name: str = Field(max_length=64)
+    created_at: float
+    last_used_at: float | None = None
+
+
+class PasskeyChallenge(SQLModel, table=True):
+    """A WebAuthn challenge: single-use, bound to one session, short-lived."""
+
+    __tablename__ = "passkey_challenges"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # "s:<session record id>" when signed in, "l:<hash of the pending sign-in>" at Login 2FA.
+    binding: str = Field(max_length=80, index=True)
+    user_id: int = Field(foreign_key="users.id")
+    purpose: str = Field(max_length=16)  # "register" or "assert"
+    challenge: str = Field(max_length=64)  # base64url of 32 random bytes; a nonce, not a secret
+    expires_at: float = Field(index=True)

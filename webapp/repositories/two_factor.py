@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import totp
 from webapp.models import RecoveryCode, User
+from webapp.repositories import passkeys
 from webapp.sealed_columns import USER_RECOVERY_KEY, USER_TOTP_PENDING, USER_TOTP_SECRET
 from webapp.vault import KeyRing
 
@@ -81,7 +82,7 @@ async def recovery_codes_left(db: AsyncSession, user_id: int) -> int:
 
 
 async def remove(db: AsyncSession, user: User) -> None:
-    """Turn 2FA off entirely: secret, switches and recovery codes go."""
+    """Turn 2FA off entirely: secret, passkeys, switches and recovery codes go."""
     user.totp_secret = None
     user.totp_last_step = None
     user.login_2fa = False
@@ -89,6 +90,7 @@ async def remove(db: AsyncSession, user: User) -> None:
     user.recovery_key = None
     cancel(user)
     await db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
+    await passkeys.remove_all(db, user)
     db.add(user)
 
 

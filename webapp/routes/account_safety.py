@@ -51,7 +51,9 @@ async def sessions_context(request: Request, auth: Auth, notice: str = "") -> di
 def password_context(auth: Auth, errors: dict[str, str] | None = None, notice: str = "") -> dict:
     """The change-password form's state."""
     return {
-        "ask_code": auth.user.totp_secret is not None,
+        "ask_code": auth.user.has_second_factor,
+        "ask_passkey": auth.user.passkey_count > 0,
+        "totp": auth.user.totp_secret is not None,
         "pw_errors": errors or {},
         "pw_notice": notice,
     }
@@ -99,12 +101,17 @@ async def sign_out_others(request: Request) -> Response:
 async def change_password(request: Request) -> Response:
     """Change the password: current one (and a code with 2FA), always; others signed out."""
     auth = await sessions.require(request)
-    form = await forms.read(request, "password", "code", "new_password")
+    form = await forms.read(request, "password", "code", "passkey", "new_password")
     problem = forms.password_problem(form["new_password"], auth.user.username)
     if problem:
         return _password_form(request, auth, {"new_password": problem})
     outcome = await policy.prove(
-        request, auth.user, Action.CHANGE_PASSWORD, form["password"], form["code"]
+        request,
+        auth.user,
+        Action.CHANGE_PASSWORD,
+        form["password"],
+        form["code"],
+        passkey=form["passkey"],
     )
     if not outcome.ok:
         field = "code" if outcome.field == "code" else "password"

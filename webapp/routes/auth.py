@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from webapp import forms, totp
@@ -11,8 +13,10 @@ from webapp.context import get_ctx
 from webapp.models import User
 from webapp.repositories import api_keys, two_factor, users
 from webapp.routes.security_status import note_recovery_sign_in
-from webapp.security import audit, codes, holds, password_gate, sessions, throttle
+from webapp.security import audit, codes, holds, passkey_gate, password_gate, sessions, throttle
+from webapp.security.passkey_gate import PENDING_KEY, login_binding
 from webapp.security.sessions import client_ip, user_agent
+from webapp.services import passkeys as passkey_service
 from webapp.templating import render
 
 HOME = "/settings/security"
@@ -22,6 +26,7 @@ LOCKED_NOTICE = (
     "Sign in, then unlock it on the Security page."
 )
 WRONG_LOGIN = "Wrong username or password. Check both and try again."
+EXPIRED_SIGN_IN = "Your sign-in took too long. Enter your username and password again."
 
 
 ENDED_NOTICES = {
@@ -105,7 +110,7 @@ async def login_form(request: Request) -> Response:
         return _home()
     notice = ENDED_NOTICES.get(request.session.pop(sessions.ENDED, ""), "")
     if request.query_params.get("expired") == "1":
-        notice = "Your sign-in took too long. Enter your username and password again."
+        notice = EXPIRED_SIGN_IN
     elif request.query_params.get("locked") == "1":
         notice = LOCKED_NOTICE
     return render(request, "auth/login.html", {"username": "", "error": "", "notice": notice})
@@ -137,9 +142,11 @@ async def login(request: Request) -> Response:
             await db.commit()
     if not outcome.ok or user is None:
         return _login_error(request, username, outcome.message, outcome.status)
-    if user.login_2fa and user.totp_secret:
+    if user.login_2fa and user.has_second_factor:
         await sessions.sign_out(request)  # a session this browser still had ends here
-        request.session.update({"pending_uid": user.id, "pending_at": ctx.now()})
+        # A random id for this pending sign-in binds its passkey challenge to this browser.
+        pending = {"pending_uid": user.id, "pending_at": ctx.now()}
+        request.session.update({**pending, PENDING_KEY: secrets.token_urlsafe(32)})
         return RedirectResponse("/login/code", status_code=303)
     return await _complete_sign_in(request, user, "password")
 
@@ -160,11 +167,24 @@ async def _pending_user(request: Request) -> User | None:
         return await users.by_id(db, uid)
 
 
+def _code_page(
+    request: Request, user: User, error: str = "", code: str = "", status: int = 200
+) -> Response:
+    context = {
+        "error": error,
+        "code": code,
+        "totp": user.totp_secret is not None,
+        "passkeys": user.passkey_count > 0,
+    }
+    return render(request, "auth/code.html", context, status_code=status)
+
+
 async def code_form(request: Request) -> Response:
-    """Ask for the 6-digit code (or a recovery code) after a correct password."""
-    if await _pending_user(request) is None:
+    """Ask for the 6-digit code, a recovery code, or a passkey after a correct password."""
+    user = await _pending_user(request)
+    if user is None:
         return _expired(request)
-    return render(request, "auth/code.html", {"error": "", "code": ""})
+    return _code_page(request, user)
 
 
 async def code_submit(request: Request) -> Response:
@@ -176,8 +196,7 @@ async def code_submit(request: Request) -> Response:
     ctx = get_ctx(request)
     outcome = await codes.check(ctx, user, form["code"], client_ip(request), user_agent(request))
     if not outcome.ok:
-        context = {"error": outcome.message, "code": form["code"][:64]}
-        return render(request, "auth/code.html", context, status_code=outcome.status)
+        return _code_page(request, user, outcome.message, form["code"][:64], outcome.status)
     parsed = totp.parse_code(form["code"])
     if parsed is not None and parsed[0] == "recovery":
         # A recovery-code sign-in starts a cool-down (webapp/security/holds.py).
@@ -189,9 +208,37 @@ async def code_submit(request: Request) -> Response:
     return await _complete_sign_in(request, user, "password and code")
 
 
+async def passkey_options(request: Request) -> Response:
+    """JSON options for ``navigator.credentials.get`` at the Login 2FA step."""
+    await forms.read(request)
+    user = await _pending_user(request)
+    binding = login_binding(request)
+    if user is None or binding is None:
+        return JSONResponse({"message": EXPIRED_SIGN_IN}, status_code=401)
+    if user.passkey_count == 0:
+        return JSONResponse({"message": "This account has no passkeys."}, status_code=409)
+    return JSONResponse(await passkey_service.assertion_options(get_ctx(request), user, binding))
+
+
+async def passkey_submit(request: Request) -> Response:
+    """Finish a Login 2FA sign-in with a passkey instead of the code."""
+    form = await forms.read(request, "passkey")
+    user = await _pending_user(request)
+    if user is None:
+        return _expired(request)
+    ctx = get_ctx(request)
+    binding = login_binding(request)
+    ip, agent = client_ip(request), user_agent(request)
+    outcome = await passkey_gate.check(ctx, user, form["passkey"], binding, ip, agent)
+    if not outcome.ok:
+        return _code_page(request, user, outcome.message, status=outcome.status)
+    return await _complete_sign_in(request, user, "password and passkey")
+
+
 def _expired(request: Request) -> Response:
     request.session.pop("pending_uid", None)
     request.session.pop("pending_at", None)
+    request.session.pop(PENDING_KEY, None)
     return RedirectResponse("/login?expired=1", status_code=303)
 
 
@@ -224,5 +271,7 @@ routes = [
     Route("/login", login, methods=["POST"]),
     Route("/login/code", code_form, methods=["GET"]),
     Route("/login/code", code_submit, methods=["POST"]),
+    Route("/login/passkey/options", passkey_options, methods=["POST"]),
+    Route("/login/passkey", passkey_submit, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
 ]

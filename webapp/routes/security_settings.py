@@ -12,6 +12,7 @@ from webapp.models import ApiKey
 from webapp.repositories import api_keys, two_factor
 from webapp.routes.account_safety import activity_context, password_context, sessions_context
 from webapp.routes.alerts import alerts_context, lockdown_context
+from webapp.routes.passkeys import passkeys_context
 from webapp.routes.security_status import pop_recovery_notice, status_context
 from webapp.routes.two_factor import section_context
 from webapp.security import sessions
@@ -44,6 +45,7 @@ async def page(request: Request) -> Response:
         **password_context(auth),
         **alerts_context(request, auth),
         **lockdown_context(request, auth),
+        **await passkeys_context(request, auth),
     }
     return render(request, "settings/security.html", context)
 

@@ -36,21 +36,29 @@ def section_context(
     """Everything the 2FA section template shows, for one user."""
     ctx = get_ctx(request)
     user = auth.user
+    # Like the step-up dialog: when anything is missing, ask for every needed factor,
+    # since the second factor is only ever proven together with the password.
+    missing = policy.missing(request, user, Action.ENROL_2FA)
+    asks = policy.needed(user, Action.ENROL_2FA) if missing else frozenset()
     setup = None
     if pending is not None and user.totp_secret is None:
         uri = totp.provisioning_uri(pending, user.username, ctx.settings.issuer)
         setup = {"grouped": totp.grouped(pending), "qr": totp.qr_svg(uri)}
     return {
-        "enrolled": user.totp_secret is not None,
+        "enrolled": user.has_second_factor,
+        "totp": user.totp_secret is not None,
         "login_2fa": user.login_2fa,
         "credentials_2fa": user.credentials_2fa,
         "setup": setup,
         "left": left,
         "codes": codes,
-        "ask_password": Factor.PASSWORD in policy.missing(request, user, Action.ENROL_2FA),
+        "ask_password": Factor.PASSWORD in asks,
+        # A passkey-only account proves its passkey to add an authenticator app.
+        "ask_passkey": Factor.SECOND in asks and user.passkey_count > 0,
         "error": error,
         "code": code,
         "issuer": ctx.settings.issuer,
+        "oob": False,
     }
 
 
@@ -87,10 +95,13 @@ async def cancel(request: Request) -> Response:
 async def confirm(request: Request) -> Response:
     """Enrol: the password (unless a proof is fresh) and a code from the new secret."""
     auth = await sessions.require(request)
-    form = await forms.read(request, "code", "password")
+    form = await forms.read(request, "code", "password", "passkey")
     typed = {"code": form["code"][:32]}
     if auth.user.totp_secret is None and policy.missing(request, auth.user, Action.ENROL_2FA):
-        outcome = await policy.prove(request, auth.user, Action.ENROL_2FA, form["password"], "")
+        # The code here is the new app's; an existing second factor can only be a passkey.
+        outcome = await policy.prove(
+            request, auth.user, Action.ENROL_2FA, form["password"], "", passkey=form["passkey"]
+        )
         if not outcome.ok:
             return await _render(request, auth, outcome.status, error=outcome.message, **typed)
     result = await service.confirm(Actor.of(request, auth), form["code"])
@@ -177,7 +188,7 @@ async def change_form(request: Request) -> Response:
     """The modal for one 2FA change (always password and code)."""
     auth = await sessions.require(request)
     action = request.path_params["action"]
-    if action not in CHANGES or auth.user.totp_secret is None:
+    if action not in CHANGES or not auth.user.has_second_factor:
         return await _not_possible(request, auth, action)
     blocked = await guard(request, auth, _modal(action), {})
     assert blocked is not None  # CHANGE_2FA needs a proof in this very request
@@ -189,7 +200,7 @@ async def change(request: Request) -> Response:
     auth = await sessions.require(request)
     action = request.path_params["action"]
     form = await forms.read(request, *FIELDS)
-    if action not in CHANGES or auth.user.totp_secret is None:
+    if action not in CHANGES or not auth.user.has_second_factor:
         return await _not_possible(request, auth, action)
     blocked = await guard(request, auth, _modal(action), form)
     if blocked is not None:

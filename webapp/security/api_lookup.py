@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -43,14 +43,15 @@ class Principal:
 
 
 _COLUMNS = (
-    "users.id, users.username, users.totp_secret IS NOT NULL, users.login_2fa, "
+    "users.id, users.username, "
+    "(users.totp_secret IS NOT NULL OR users.passkey_count > 0), users.login_2fa, "
     "users.credentials_2fa, api_keys.last_used_at, users.locked_at IS NOT NULL"
 )
 _CORE = (
     select(
         User.id,
         User.username,
-        User.totp_secret.is_not(None),
+        or_(User.totp_secret.is_not(None), User.passkey_count > 0),
         User.login_2fa,
         User.credentials_2fa,
         ApiKey.last_used_at,

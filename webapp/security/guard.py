@@ -27,7 +27,7 @@ from webapp.security.policy import Factor
 from webapp.security.sessions import Auth
 from webapp.templating import render
 
-FIELDS = ("password", "code", "step", "confirm", "stepup_password", "stepup_code")
+FIELDS = ("password", "code", "passkey", "step", "confirm", "stepup_password", "stepup_code")
 CONFIRM_MISSING = "Tick the box to confirm, then continue."
 
 
@@ -50,6 +50,11 @@ class Modal:
     error_field: str = ""
     code: str = ""
     confirmed: bool = False  # keep the box ticked when the password or code was wrong
+    ask_passkey: bool = False  # offer "Use a passkey" beside the code (the user has one)
+    totp: bool = True  # the user has an authenticator app (else the code is a recovery code)
+    name_label: str = ""  # label of a name field (a new passkey's), if any
+    name: str = ""
+    ceremony: str = ""  # where the browser gets options to create a passkey on submit
 
     @property
     def prefix(self) -> str:
@@ -82,7 +87,15 @@ async def guard(
     submitted = form.get("step") == "verify"
     short = policy.missing(request, auth.user, modal.action)
     asks = policy.needed(auth.user, modal.action) if short else frozenset()
-    modal = replace(modal, ask_password=Factor.PASSWORD in asks, ask_code=Factor.SECOND in asks)
+    ask_code = Factor.SECOND in asks
+    modal = replace(
+        modal,
+        ask_password=Factor.PASSWORD in asks,
+        ask_code=ask_code,
+        ask_passkey=ask_code and auth.user.passkey_count > 0,
+        totp=auth.user.totp_secret is not None,
+        name=form.get("passkey_name", "")[:64],
+    )
     if not submitted:
         if not short and not modal.confirm:
             return None
@@ -97,6 +110,7 @@ async def guard(
         modal.action,
         form.get(modal.prefix + "password", ""),
         form.get(modal.prefix + "code", ""),
+        passkey=form.get("passkey", ""),
     )
     if outcome.ok:
         return None

@@ -1,7 +1,8 @@
 """One table of what each sensitive action needs, and the proofs a session holds.
 
 A *proof* is a factor verified at a time: the login password, or the second factor
-(a 6-digit code or a recovery code). Proofs live in the signed session (times only,
+(a 6-digit code, a recovery code, or a passkey's signed answer to this session's
+challenge). Proofs live in the signed session (times only,
 never a secret) and only :func:`prove` writes them. The second factor is recorded
 only when it was checked *together with* the password, so a check that verified the
 password alone can never satisfy an action that needs the code: turning Credentials
@@ -20,7 +21,6 @@ from starlette.requests import Request
 
 from webapp.context import AppContext, get_ctx
 from webapp.models import User
-from webapp.security import codes, password_gate
 from webapp.security.outcome import OK, Outcome
 from webapp.security.sessions import client_ip, user_agent
 
@@ -32,7 +32,7 @@ class Factor(enum.StrEnum):
     """What a user can prove."""
 
     PASSWORD = "password"  # noqa: S105 (a factor's name, not a password)
-    SECOND = "second"  # a current TOTP code or an unused recovery code
+    SECOND = "second"  # a current TOTP code, an unused recovery code, or a passkey
 
 
 class Second(enum.Enum):
@@ -63,6 +63,8 @@ class Action(enum.StrEnum):
     CHANGE_PASSWORD = "change password"  # noqa: S105
     CHANGE_EMAIL = "add or change the alert email address"
     UNLOCK = "unlock the account after a lock-down"
+    ADD_PASSKEY = "add a passkey"
+    REMOVE_PASSKEY = "remove a passkey"
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,16 @@ POLICY: dict[str, Rule] = {
     Action.VIEW_CREDENTIALS: Rule(Second.CREDENTIALS_2FA),
     Action.EDIT_CREDENTIALS: Rule(Second.CREDENTIALS_2FA),
     Action.DELETE_CREDENTIALS: Rule(Second.CREDENTIALS_2FA),
-    Action.ENROL_2FA: Rule(Second.NEVER),
+    # Once any second factor exists, adding another one needs it (an attacker with the
+    # password alone must not add their own authenticator app to a passkey account).
+    Action.ENROL_2FA: Rule(Second.ENROLLED),
     Action.CHANGE_2FA: Rule(Second.ENROLLED, Fresh.NOW),
     Action.CHANGE_PASSWORD: Rule(Second.ENROLLED, Fresh.NOW),
     # Whoever sets the address decides where alerts go: as strict as a password change.
     Action.CHANGE_EMAIL: Rule(Second.ENROLLED, Fresh.NOW),
     Action.UNLOCK: Rule(Second.ENROLLED, Fresh.NOW),
+    Action.ADD_PASSKEY: Rule(Second.ENROLLED, Fresh.NOW),
+    Action.REMOVE_PASSKEY: Rule(Second.ENROLLED, Fresh.NOW),
 }
 
 
@@ -118,7 +124,7 @@ def needed(user: User, action: str) -> frozenset[Factor]:
     """The factors ``action`` needs from ``user`` right now."""
     rule = POLICY[action]
     factors = {Factor.PASSWORD} if rule.password else set()
-    enrolled = user.totp_secret is not None
+    enrolled = user.has_second_factor
     if (rule.second is Second.ENROLLED and enrolled) or (
         rule.second is Second.CREDENTIALS_2FA and enrolled and user.credentials_2fa
     ):
@@ -177,12 +183,20 @@ def _short(proofs: Proofs, user: User, action: str, now: float, window: float) -
     return frozenset(short)
 
 
-async def prove(request: Request, user: User, action: str, password: str, code: str) -> Outcome:
+async def prove(
+    request: Request, user: User, action: str, password: str, code: str, passkey: str = ""
+) -> Outcome:
     """Check every factor ``action`` needs (password first); record them on success.
 
     All needed factors are checked in this one call, whatever the session already
     holds: a proof is only ever written for a set of factors that passed together.
+    The second factor is ``passkey`` (an assertion for this session's challenge) when
+    one was sent, else ``code``.
     """
+    # Imported here: the checks record events, events may raise alerts, and alerts
+    # read this table (webapp/security/holds.py) — a cycle at import time otherwise.
+    from webapp.security import codes, passkey_gate, password_gate
+
     ctx = get_ctx(request)
     factors = needed(user, action)
     ip, agent = client_ip(request), user_agent(request)
@@ -200,7 +214,11 @@ async def prove(request: Request, user: User, action: str, password: str, code: 
         if not outcome.ok:
             return outcome
     if Factor.SECOND in factors:
-        outcome = await codes.check(ctx, user, code, ip, agent)
+        if passkey:
+            binding = passkey_gate.session_binding(request)
+            outcome = await passkey_gate.check(ctx, user, passkey, binding, ip, agent)
+        else:
+            outcome = await codes.check(ctx, user, code, ip, agent)
         if not outcome.ok:
             return outcome
     _record(request, factors, ctx.now())
@@ -229,7 +247,11 @@ def table() -> list[tuple[str, str, str]]:
     """The policy as rows (action, factors, freshness) for the README and tests."""
     rows = []
     for action, rule in POLICY.items():
-        second = "" if rule.second is Second.NEVER else f" + code {rule.second.value}"
+        second = (
+            ""
+            if rule.second is Second.NEVER
+            else f" + second factor (code or passkey) {rule.second.value}"
+        )
         factors = "password" + second
         rows.append((str(action), factors, rule.fresh.value))
     return rows

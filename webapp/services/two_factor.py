@@ -121,7 +121,7 @@ async def change(actor: Actor, name: str) -> tuple[User, list[str] | None]:
     ctx = actor.ctx
     async with ctx.db() as db:
         user = await _load(db, actor)
-        if user.totp_secret is None:
+        if not user.has_second_factor:
             raise NotEnrolled(name)
         actor.require(Action.CHANGE_2FA, user)
         shown = await apply(db, ctx.keys, user)

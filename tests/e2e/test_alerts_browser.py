@@ -12,7 +12,11 @@ from playwright.async_api import Page, expect
 
 from tests.e2e.flows import PASSWORD, register, serious_a11y_problems, sign_in, submit_modal
 
-LINK = re.compile(r"(http://127\.0\.0\.1:\d+/(?:lock|email/confirm)\?t=[A-Za-z0-9_-]{43})")
+# Links point at AUTOTRADER_PUBLIC_URL (default http://localhost:<port>); the browser
+# here opens the same server by 127.0.0.1, so only the path is followed.
+LINK = re.compile(
+    r"http://(?:localhost|127\.0\.0\.1):\d+(/(?:lock|email/confirm)\?t=[A-Za-z0-9_-]{43})"
+)
 
 
 async def next_message(outbox: Path, seen: set[str], subject: str) -> str:
@@ -38,7 +42,8 @@ async def add_address(page: Page, outbox: Path, seen: set[str]) -> None:
     await section.get_by_role("button", name="Send confirmation link").click()
     await expect(page.locator("#alert-pending")).to_contain_text("t***r@e***.com")
     text = await next_message(outbox, seen, "confirm your alert email address")
-    await page.goto(LINK.search(text).group(1))
+    server = page.url.split("/settings")[0]  # the server this page came from
+    await page.goto(server + LINK.search(text).group(1))
     await page.get_by_role("button", name="Confirm this address").click()
     await expect(page.get_by_role("heading", name="Address confirmed")).to_be_visible()
     await page.goto(page.url.split("/email")[0] + "/settings/security")
@@ -55,7 +60,7 @@ async def test_address_then_lock_link_signed_out_then_unlock(page, browser, serv
     # The mail client opens the link in a browser that is not signed in.
     stranger = await browser.new_context()
     mail_tab = await stranger.new_page()
-    await mail_tab.goto(LINK.search(alert).group(1))
+    await mail_tab.goto(server + LINK.search(alert).group(1))
     await expect(
         mail_tab.get_by_role("heading", name="Lock your AutoTrader account?")
     ).to_be_visible()

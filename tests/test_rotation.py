@@ -154,6 +154,10 @@ async def test_a_second_rotation_is_refused_while_one_runs(app, trader, settings
             # Another machine (another data directory) on the same database: the
             # advisory lock refuses it too.
             elsewhere = replace(settings, data_dir=tmp_path / "elsewhere")
+            elsewhere.data_dir.mkdir(mode=0o700)  # its own folder, with the same keys
+            copy = elsewhere.data_dir / KEY_FILE_NAME
+            copy.write_text(before)
+            copy.chmod(0o600)
             assert cli(elsewhere, "rotate-keys").stderr == f"error: {BUSY_MESSAGE}\n"
     assert (settings.data_dir / KEY_FILE_NAME).read_text() == before
     done = cli(settings, "rotate-keys")

@@ -302,3 +302,15 @@ def test_readme_states_the_policy_table():
         if action not in built_in:
             continue
         assert f"| {action} | {needs} | {fresh} |" in readme, action
+
+
+def test_route_modules_import_no_other_route_module():
+    """Shared page state lives in webapp/sections/, the API envelope in webapp/api_auth.py."""
+    import ast
+    from pathlib import Path
+
+    for path in (Path(__file__).resolve().parents[1] / "webapp" / "routes").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("webapp.routes"), (path.name, node.module)

@@ -17,8 +17,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from webapp import api_auth, faults, keyring_check, maintenance, schema
 from webapp import db as database
-from webapp import faults, keyring_check, maintenance, schema
 from webapp.access_log import AccessLogMiddleware
 from webapp.alerts import delivery
 from webapp.config import Settings
@@ -72,7 +72,7 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 def _error_response(request: Request, status: int, message: str) -> Response:
     if _is_api(request):
-        return api.error(status, message)
+        return api_auth.error(status, message)
     if _is_htmx(request):
         return PlainTextResponse(message, status_code=status)
     return render(request, "error.html", {"status": status, "message": message}, status)
@@ -84,8 +84,8 @@ async def _form_error(request: Request, exc: Exception) -> Response:
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, api.ApiError)
-    return api.error(exc.status, exc.message, exc.headers)
+    assert isinstance(exc, api_auth.ApiError)
+    return api_auth.error(exc.status, exc.message, exc.headers)
 
 
 def _slash_redirect(request: Request) -> Response | None:
@@ -210,7 +210,7 @@ def create_app(
     handlers = {
         LoginRequired: _login_required,
         FormError: _form_error,
-        api.ApiError: _api_error,
+        api_auth.ApiError: _api_error,
         HTTPException: _http_error,
         Denied: _denied,
         **faults.HANDLERS,

@@ -21,8 +21,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from webapp import api_auth
 from webapp.keyring_check import find_problem
-from webapp.routes import api
 from webapp.templating import render
 from webapp.vault import VaultError
 
@@ -115,7 +115,7 @@ def state_of(request: Request) -> FaultState:
 def _answer(request: Request, message: str) -> Response:
     headers = {"Retry-After": RETRY_AFTER}
     if request.url.path.startswith("/api/"):
-        return api.error(503, message, headers)
+        return api_auth.error(503, message, headers)
     if request.headers.get("hx-request") == "true":
         return PlainTextResponse(message, status_code=503, headers=headers)
     context = {"status": 503, "message": message}

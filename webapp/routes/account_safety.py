@@ -6,10 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from webapp import activity, forms
+from webapp import forms
 from webapp.context import get_ctx
-from webapp.repositories import events
-from webapp.repositories import sessions as records
+from webapp.sections.account import activity_context, password_context, sessions_context
 from webapp.security import policy, sessions
 from webapp.security.policy import Action
 from webapp.security.sessions import Auth
@@ -18,45 +17,8 @@ from webapp.services.actor import Actor
 from webapp.templating import render
 
 BASE = "/settings/security"
-PAGE_SIZE = 20
 MAX_ID = 2**63 - 1  # ids are 64-bit in both databases; larger ones cannot exist
 SAME_AS_CURRENT = "The new password is your current one. Choose a different password."
-
-
-async def activity_context(request: Request, auth: Auth, before: int | None = None) -> dict:
-    """The newest events (a page of them) and whether older ones exist."""
-    async with get_ctx(request).db() as db:
-        rows = await events.recent(db, auth.user.id, PAGE_SIZE + 1, before)
-    return {
-        "events": rows[:PAGE_SIZE],
-        "more": len(rows) > PAGE_SIZE,
-        "label": activity.label,
-        "browser": activity.browser,
-        "alarming": activity.ALARMING,
-    }
-
-
-async def sessions_context(request: Request, auth: Auth, notice: str = "") -> dict:
-    """The user's live sessions, this one marked."""
-    async with get_ctx(request).db() as db:
-        live = await records.live_for_user(db, auth.user.id)
-    return {
-        "sessions": live,
-        "current": auth.record_id,
-        "browser": activity.browser,
-        "notice": notice,
-    }
-
-
-def password_context(auth: Auth, errors: dict[str, str] | None = None, notice: str = "") -> dict:
-    """The change-password form's state."""
-    return {
-        "ask_code": auth.user.has_second_factor,
-        "ask_passkey": auth.user.passkey_count > 0,
-        "totp": auth.user.totp_secret is not None,
-        "pw_errors": errors or {},
-        "pw_notice": notice,
-    }
 
 
 async def more_activity(request: Request) -> Response:

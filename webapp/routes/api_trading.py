@@ -9,9 +9,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from webapp import trading
+from webapp.api_auth import ApiError, authenticate, error, ok
 from webapp.context import get_ctx
 from webapp.repositories import trading_accounts as repo
-from webapp.routes.api import ApiError, authenticate, error, ok
 from webapp.security import audit
 
 BASE = "/api/v1/trading-accounts"

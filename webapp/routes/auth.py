@@ -12,7 +12,7 @@ from webapp import forms, totp
 from webapp.context import get_ctx
 from webapp.models import User
 from webapp.repositories import api_keys, two_factor, users
-from webapp.routes.security_status import note_recovery_sign_in
+from webapp.sections.status import note_recovery_sign_in
 from webapp.security import audit, codes, holds, passkey_gate, password_gate, sessions, throttle
 from webapp.security.passkey_gate import PENDING_KEY, login_binding
 from webapp.security.sessions import client_ip, user_agent

@@ -17,7 +17,8 @@ from webapp.context import get_ctx
 from webapp.models import User
 from webapp.repositories import passkeys as repo
 from webapp.repositories import two_factor, users
-from webapp.routes.two_factor import section_context
+from webapp.sections.passkeys import passkeys_context
+from webapp.sections.two_factor import section_context
 from webapp.security import sessions
 from webapp.security.guard import FIELDS, Modal, done, guard, show
 from webapp.security.passkey_gate import session_binding
@@ -31,14 +32,6 @@ BASE = "/settings/security/passkeys"
 GONE = "That passkey is not on this account any more. Reload the page."
 TOO_MANY = f"You can add at most {service.MAX_PASSKEYS} passkeys. Remove one first."
 _ASK = "Enter your password"
-
-
-async def passkeys_context(request: Request, auth: Auth, **extra: object) -> dict:
-    """What the Passkeys section shows: the user's passkeys, and any notice or codes."""
-    async with get_ctx(request).db() as db:
-        items = await repo.for_user(db, auth.user.id)
-    pk = {"items": items, "error": "", "notice": "", "codes": None, **extra}
-    return {"pk": pk}
 
 
 async def _section(

@@ -10,11 +10,11 @@ from webapp import apikey
 from webapp.context import get_ctx
 from webapp.models import ApiKey
 from webapp.repositories import api_keys, two_factor
-from webapp.routes.account_safety import activity_context, password_context, sessions_context
-from webapp.routes.alerts import alerts_context, lockdown_context
-from webapp.routes.passkeys import passkeys_context
-from webapp.routes.security_status import pop_recovery_notice, status_context
-from webapp.routes.two_factor import section_context
+from webapp.sections.account import activity_context, password_context, sessions_context
+from webapp.sections.alerts import alerts_context, lockdown_context
+from webapp.sections.passkeys import passkeys_context
+from webapp.sections.status import pop_recovery_notice, status_context
+from webapp.sections.two_factor import section_context
 from webapp.security import sessions
 from webapp.security.guard import Modal, guard, step_up
 from webapp.security.policy import Action

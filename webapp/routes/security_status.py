@@ -6,45 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from webapp.context import get_ctx
-from webapp.repositories import api_keys, two_factor
-from webapp.repositories import sessions as records
+from webapp.sections.status import status_context
 from webapp.security import sessions
-from webapp.security.sessions import Auth
 from webapp.templating import render
 
 BASE = "/settings/security"
-RECOVERY_NOTICE = "codes_left_after_recovery"  # session key: a count, never a code
-
-
-async def status_context(request: Request, auth: Auth) -> dict:
-    """2FA on or off, when the key was last used, how many sessions are live."""
-    async with get_ctx(request).db() as db:
-        key = await api_keys.get(db, auth.user.id)
-        live = await records.live_for_user(db, auth.user.id)
-        left = await two_factor.recovery_codes_left(db, auth.user.id)
-    user = auth.user
-    return {
-        "st": {
-            "enrolled": user.totp_secret is not None,
-            "login_2fa": user.login_2fa,
-            "credentials_2fa": user.credentials_2fa,
-            "key_used": key.last_used_at if key else None,
-            "sessions": len(live),
-            "codes_left": left,
-        }
-    }
-
-
-def note_recovery_sign_in(request: Request, left: int) -> None:
-    """Remember, for the next Security page, how many recovery codes are left."""
-    request.session[RECOVERY_NOTICE] = left
-
-
-def pop_recovery_notice(request: Request) -> int | None:
-    """The count noted at a recovery-code sign-in, once."""
-    left = request.session.pop(RECOVERY_NOTICE, None)
-    return left if isinstance(left, int) else None
 
 
 async def status(request: Request) -> Response:

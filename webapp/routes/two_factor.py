@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from webapp import forms, totp
+from webapp import forms
 from webapp.context import get_ctx
 from webapp.repositories import two_factor
+from webapp.sections.two_factor import section_context
 from webapp.security import policy, sessions
 from webapp.security.guard import FIELDS, Modal, done, guard
-from webapp.security.policy import Action, Factor
+from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.services import two_factor as service
 from webapp.services.actor import Actor
@@ -22,44 +23,6 @@ from webapp.templating import render
 
 BASE = "/settings/security/2fa"
 NOT_ENROLLED = "Two-factor authentication is not set up. Set it up first."
-
-
-def section_context(
-    request: Request,
-    auth: Auth,
-    pending: str | None,
-    left: int,
-    codes: list[str] | None = None,
-    error: str = "",
-    code: str = "",
-) -> dict:
-    """Everything the 2FA section template shows, for one user."""
-    ctx = get_ctx(request)
-    user = auth.user
-    # Like the step-up dialog: when anything is missing, ask for every needed factor,
-    # since the second factor is only ever proven together with the password.
-    missing = policy.missing(request, user, Action.ENROL_2FA)
-    asks = policy.needed(user, Action.ENROL_2FA) if missing else frozenset()
-    setup = None
-    if pending is not None and user.totp_secret is None:
-        uri = totp.provisioning_uri(pending, user.username, ctx.settings.issuer)
-        setup = {"grouped": totp.grouped(pending), "qr": totp.qr_svg(uri)}
-    return {
-        "enrolled": user.has_second_factor,
-        "totp": user.totp_secret is not None,
-        "login_2fa": user.login_2fa,
-        "credentials_2fa": user.credentials_2fa,
-        "setup": setup,
-        "left": left,
-        "codes": codes,
-        "ask_password": Factor.PASSWORD in asks,
-        # A passkey-only account proves its passkey to add an authenticator app.
-        "ask_passkey": Factor.SECOND in asks and user.passkey_count > 0,
-        "error": error,
-        "code": code,
-        "issuer": ctx.settings.issuer,
-        "oob": False,
-    }
 
 
 async def _section(

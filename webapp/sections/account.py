@@ -1,0 +1,49 @@
+"""Recent activity, active sessions and the change-password form's state."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from webapp import activity
+from webapp.context import get_ctx
+from webapp.repositories import events
+from webapp.repositories import sessions as records
+from webapp.security.sessions import Auth
+
+PAGE_SIZE = 20
+
+
+async def activity_context(request: Request, auth: Auth, before: int | None = None) -> dict:
+    """The newest events (a page of them) and whether older ones exist."""
+    async with get_ctx(request).db() as db:
+        rows = await events.recent(db, auth.user.id, PAGE_SIZE + 1, before)
+    return {
+        "events": rows[:PAGE_SIZE],
+        "more": len(rows) > PAGE_SIZE,
+        "label": activity.label,
+        "browser": activity.browser,
+        "alarming": activity.ALARMING,
+    }
+
+
+async def sessions_context(request: Request, auth: Auth, notice: str = "") -> dict:
+    """The user's live sessions, this one marked."""
+    async with get_ctx(request).db() as db:
+        live = await records.live_for_user(db, auth.user.id)
+    return {
+        "sessions": live,
+        "current": auth.record_id,
+        "browser": activity.browser,
+        "notice": notice,
+    }
+
+
+def password_context(auth: Auth, errors: dict[str, str] | None = None, notice: str = "") -> dict:
+    """The change-password form's state."""
+    return {
+        "ask_code": auth.user.has_second_factor,
+        "ask_passkey": auth.user.passkey_count > 0,
+        "totp": auth.user.totp_secret is not None,
+        "pw_errors": errors or {},
+        "pw_notice": notice,
+    }

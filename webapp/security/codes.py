@@ -79,14 +79,23 @@ async def check(
             await db.commit()
             return outcome
         replay = outcome.message == REPLAY_MESSAGE
-        await events.record(db, "code_replay_refused" if replay else "code_failed", now, **who)
-        lock = await throttle.failed(db, slot, now)
-        if lock:
-            await events.record(db, "code_locked", now, **who)
+        event = "code_replay_refused" if replay else "code_failed"
+        lock = await settle_refusal(db, slot, now, event, who)
         await db.commit()
     if lock:
         return Outcome.fail(429, throttle.wait_message(lock), "code")
     return outcome
+
+
+async def settle_refusal(
+    db: AsyncSession, slot: throttle.Slot, now: float, event: str, who: dict, detail: str = ""
+) -> int:
+    """Record a refused second factor, settle its slot; the lock in seconds (0: none)."""
+    await events.record(db, event, now, detail=detail, **who)
+    lock = await throttle.failed(db, slot, now)
+    if lock:
+        await events.record(db, "code_locked", now, **who)
+    return lock
 
 
 def _secret_or_none(ctx: AppContext, user: User) -> str | None:

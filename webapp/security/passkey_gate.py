@@ -14,9 +14,8 @@ from starlette.requests import Request
 
 from webapp.context import AppContext
 from webapp.models import User
-from webapp.repositories import events
 from webapp.repositories import passkeys as repo
-from webapp.security import throttle, webauthn
+from webapp.security import codes, throttle, webauthn
 from webapp.security.outcome import OK, Outcome
 from webapp.security.sessions import record_id_for
 
@@ -86,10 +85,7 @@ async def check(
             await throttle.succeeded(db, slot, reset_all=True)
             await db.commit()
             return OK
-        await events.record(db, event, now, detail=detail, **who)
-        lock = await throttle.failed(db, slot, now)
-        if lock:
-            await events.record(db, "code_locked", now, **who)
+        lock = await codes.settle_refusal(db, slot, now, event, who, detail)
         await db.commit()
     if lock:
         return Outcome.fail(429, throttle.wait_message(lock), "code")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from webapp.context import AppContext, get_ctx
+from webapp.context import get_ctx
 from webapp.models import User
 from webapp.security.outcome import OK, Outcome
 from webapp.security.sessions import client_ip, user_agent
@@ -147,7 +147,8 @@ def current(request: Request) -> Proofs:
 
 def missing(request: Request, user: User, action: str) -> frozenset[Factor]:
     """The factors still to prove before ``action`` may go ahead (empty: go ahead)."""
-    return _missing(current(request), user, action, get_ctx(request))
+    ctx = get_ctx(request)
+    return _short(current(request), user, action, ctx.now(), ctx.settings.stepup_seconds)
 
 
 def lapsed(request: Request) -> bool:
@@ -163,10 +164,6 @@ def require(proofs: Proofs, user: User, action: str, now: float, window: float) 
     """Raise :class:`Denied` unless ``proofs`` satisfy ``action`` for ``user``."""
     if _short(proofs, user, action, now, window):
         raise Denied(action)
-
-
-def _missing(proofs: Proofs, user: User, action: str, ctx: AppContext) -> frozenset[Factor]:
-    return _short(proofs, user, action, ctx.now(), ctx.settings.stepup_seconds)
 
 
 def _short(proofs: Proofs, user: User, action: str, now: float, window: float) -> frozenset[Factor]:
@@ -235,12 +232,6 @@ def _record(request: Request, factors: frozenset[Factor], now: float) -> None:
         stored.pop(Factor.SECOND.value, None)
     request.session[_SESSION_KEY] = stored
     request.state.proven = getattr(request.state, "proven", frozenset()) | factors
-
-
-def forget(request: Request) -> None:
-    """Drop every proof of this session (after sign-in, or when 2FA changes)."""
-    request.session.pop(_SESSION_KEY, None)
-    request.state.proven = frozenset()
 
 
 def table() -> list[tuple[str, str, str]]:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from tests import databases
-from tests.helpers import FrozenClock, Trader, fast_passwords
+from tests.helpers import FrozenClock, Trader, fast_passwords, make_client
 from webapp.app import create_app
 from webapp.config import Settings
 from webapp.vault import new_key_line
@@ -73,12 +73,6 @@ async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator:
     application = create_app(settings, clock=clock, passwords=fast_passwords())
     async with application.router.lifespan_context(application):
         yield application
-
-
-def make_client(app) -> httpx.AsyncClient:
-    """A client that talks to the app in-process over "https" (Secure cookies)."""
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-    return httpx.AsyncClient(transport=transport, base_url="https://testserver")
 
 
 @pytest.fixture

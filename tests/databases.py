@@ -19,19 +19,20 @@ def on_postgres() -> bool:
     return bool(POSTGRES)
 
 
-def _server() -> tuple[str, str, str]:
+def server() -> tuple[str, str, str]:
+    """The test server's host, port and admin user."""
     parts = urlsplit(POSTGRES)
     return parts.hostname or "127.0.0.1", str(parts.port or 5432), parts.username or "postgres"
 
 
 def app_url(name: str) -> str:
     """The app's URL for database ``name`` on the test server."""
-    host, port, user = _server()
+    host, port, user = server()
     return f"postgresql+asyncpg://{user}@{host}:{port}/{name}"
 
 
 def _run(*command: str) -> None:
-    host, port, user = _server()
+    host, port, user = server()
     subprocess.run(
         [command[0], "-h", host, "-p", port, "-U", user, *command[1:]],
         check=True,

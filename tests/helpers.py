@@ -6,12 +6,18 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from argon2 import PasswordHasher, Type
+from sqlalchemy import select
+from sqlmodel import SQLModel
 
 from webapp import totp
 from webapp.passwords import Passwords
+
+if TYPE_CHECKING:
+    from tests.soft_authenticator import SoftAuthenticator
 
 PASSWORD = "correct horse battery staple"
 # A cheaper argon2id profile keeps the suite fast; production parameters are tested apart.
@@ -178,3 +184,71 @@ def key_in(html: str) -> str:
     found = _KEY.search(html)
     assert found, "no API key in the response"
     return found.group(0)
+
+
+def make_client(app) -> httpx.AsyncClient:
+    """A client that talks to the app in-process over "https" (Secure cookies)."""
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    return httpx.AsyncClient(transport=transport, base_url="https://testserver")
+
+
+async def snapshot(app) -> dict:
+    """Every row of every table."""
+    out = {}
+    async with app.state.ctx.engine.connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            rows = (await conn.execute(select(table))).all()
+            out[table.name] = sorted(map(repr, rows))
+    return out
+
+
+# A trading account as the new-account form and the API take it.
+CREDS = {
+    "password": "br0ker-Pass-9731",
+    "pin": "482916",
+    "totpKey": "KRSXG5CTMVRXEZLUKN2XAZLSKNSWG4TF",
+    "apiKey": "kite_api_key_5f2c9a",
+    "apiSecret": "kite_secret_7d41be90aa",
+}
+NEW = {"broker": "upstox", "platform": "Upstox API", "pseudoAccName": "Main", "loginId": "AB1234"}
+
+
+async def add(trader: Trader, **over) -> int:
+    """Add an account through the page form; returns its id."""
+    await trader.page("/trading-accounts/new")
+    response = await trader.form("/trading-accounts", {**NEW, **CREDS, **over})
+    assert response.status_code == 303, response.text
+    page = await trader.page("/trading-accounts")
+    return int(re.findall(r'id="acct-(\d+)"', page.text)[-1])
+
+
+async def api(client, method, path, key, body=None, raw=None, ctype="application/json"):
+    """An API request with the key in its header and ``body`` as JSON (or ``raw``)."""
+    headers = {"api-key": key, "content-type": ctype}
+    content = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    return await client.request(method, path, headers=headers, content=content)
+
+
+PASSKEYS = "/settings/security/passkeys"
+
+
+async def options(trader: Trader, path: str) -> dict:
+    """Ask the server for WebAuthn options as the page's script does."""
+    response = await trader.hx("POST", path)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def add_passkey(
+    trader: Trader, authenticator: SoftAuthenticator, name: str = "Laptop", **second: str
+) -> httpx.Response:
+    """Create a passkey and submit the Add dialog with the password (and ``second``)."""
+    created = authenticator.create(await options(trader, f"{PASSKEYS}/options"))
+    data = {
+        "step": "verify",
+        "password": trader.password,
+        "passkey_name": name,
+        "attestation": created,
+        **second,
+    }
+    return await trader.hx("POST", f"{PASSKEYS}/add", data)

@@ -4,8 +4,7 @@ import re
 
 from sqlmodel import select
 
-from tests.conftest import make_client
-from tests.helpers import PASSWORD, Trader, change_2fa, enrol
+from tests.helpers import PASSWORD, Trader, change_2fa, enrol, make_client
 from webapp.models import SecurityEvent
 
 NEW_PASSWORD = "a brand new passphrase 42"

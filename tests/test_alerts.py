@@ -23,9 +23,17 @@ from tests.alerting import (
     read_eml,
     token_in,
 )
-from tests.conftest import make_client
-from tests.helpers import PASSWORD, FrozenClock, Trader, change_2fa, enrol, fast_passwords
-from tests.test_trading_accounts import CREDS, add
+from tests.helpers import (
+    CREDS,
+    PASSWORD,
+    FrozenClock,
+    Trader,
+    add,
+    change_2fa,
+    enrol,
+    fast_passwords,
+    make_client,
+)
 from webapp import activity, maintenance
 from webapp.alerts import catalog, compose, delivery
 from webapp.app import create_app

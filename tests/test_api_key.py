@@ -159,21 +159,19 @@ async def test_mistyped_key_is_refused_without_a_query(app, client, trader, monk
         return await real_find(digests)
 
     monkeypatch.setattr(lookup, "find", counted)
-    statements = []
-    if lookup._conn is not None:  # SQLite: also watch the statements themselves
-        lookup._conn.set_trace_callback(statements.append)
+    statements: list[str] = []
+    traced = lookup.trace_statements(statements.append)  # SQLite: watch the statements too
     try:
         response = await api_me(client, typo)
         assert response.status_code == 401
         assert calls == [] and statements == []
         await api_me(client, key)
         assert len(calls) == 1  # one look-up (by digest) per call
-        if lookup._conn is not None:
+        if traced:
             selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
             assert len(selects) == 1 and "digest" in selects[0].lower()
     finally:
-        if lookup._conn is not None:
-            lookup._conn.set_trace_callback(None)
+        lookup.trace_statements(None)
 
 
 @pytest.mark.parametrize("name", ["api-key", "api_key", "apikey", "key", "token"])
@@ -209,7 +207,7 @@ async def test_unknown_api_path_is_json_404(client):
 
 
 async def test_other_users_key_gives_other_user(client, app, trader):
-    from tests.conftest import make_client
+    from tests.helpers import make_client
 
     alice_key = await trader.reveal_key()
     async with make_client(app) as other:

@@ -3,8 +3,7 @@
 import pytest
 from sqlmodel import select
 
-from tests.conftest import make_client
-from tests.helpers import PASSWORD, Trader, session_payload
+from tests.helpers import PASSWORD, Trader, make_client, session_payload
 from webapp.models import ApiKey, SessionRecord, User
 from webapp.passwords import HASHER
 
@@ -82,9 +81,9 @@ async def test_unknown_user_and_wrong_password_look_the_same(app, client, trader
 
 async def test_unknown_user_costs_an_argon2_verification(app, client):
     passwords = app.state.ctx.passwords
-    assert passwords._dummy is None
+    assert passwords.dummy_hash is None
     await Trader(client, username="nobody").login(password="whatever whatever")
-    assert passwords._dummy is not None  # the dummy hash was verified against
+    assert passwords.dummy_hash is not None  # the dummy hash was verified against
 
 
 async def test_sign_in_throttle_backs_off_and_refuses_even_the_right_password(

@@ -3,22 +3,10 @@
 import json
 
 import pytest
-from sqlalchemy import select
-from sqlmodel import SQLModel
 
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, snapshot
 
 BIG = "x" * 100_000
-
-
-async def snapshot(app) -> dict:
-    """Every row of every table."""
-    out = {}
-    async with app.state.ctx.engine.connect() as conn:
-        for table in SQLModel.metadata.sorted_tables:
-            rows = (await conn.execute(select(table))).all()
-            out[table.name] = sorted(map(repr, rows))
-    return out
 
 
 def encoded(pairs) -> bytes:

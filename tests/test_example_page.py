@@ -4,9 +4,8 @@ import pytest
 from sqlalchemy import inspect
 from sqlmodel import select
 
-from tests.conftest import make_client
 from tests.example import notes, storage
-from tests.helpers import PASSWORD, Trader, fast_passwords
+from tests.helpers import PASSWORD, Trader, fast_passwords, make_client
 from webapp.app import create_app
 from webapp.models import SecurityEvent
 

@@ -26,8 +26,8 @@ import pytest
 from sqlalchemy import text
 
 from tests import databases
+from tests.helpers import CREDS, NEW
 from tests.live_server import ROOT, _wait_healthy, free_port, register_and_get_key
-from tests.test_trading_accounts import CREDS, NEW
 from webapp import faults, keyring_check, sealed_columns
 from webapp.db import make_engine
 from webapp.schema import HEAD
@@ -489,7 +489,7 @@ def test_read_only_postgres_answers_503_and_recovers(install):
     name = install.url.rsplit("/", 1)[1]
 
     def psql(sql: str) -> None:
-        host, port, user = databases._server()
+        host, port, user = databases.server()
         command = ["psql", "-h", host, "-p", port, "-U", user, "-d", "postgres", "-c", sql]
         subprocess.run(command, check=True, capture_output=True, timeout=60)
 

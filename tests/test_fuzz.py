@@ -14,9 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from tests.conftest import make_client
-from tests.helpers import Trader
-from tests.test_trading_accounts import CREDS, NEW, add
+from tests.helpers import CREDS, NEW, Trader, add, make_client
 
 FIELD_NAMES = [
     "username",

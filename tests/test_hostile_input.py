@@ -12,9 +12,7 @@ from dataclasses import replace
 import pytest
 from starlette.routing import Route
 
-from tests.conftest import make_client
-from tests.helpers import Trader, fast_passwords
-from tests.test_bad_input import snapshot
+from tests.helpers import Trader, fast_passwords, make_client, snapshot
 from webapp.app import create_app
 
 DEEP = b"[" * 100_000 + b"]" * 100_000

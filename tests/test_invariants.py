@@ -14,10 +14,17 @@ import pytest
 from sqlmodel import select
 from starlette.routing import Route
 
-from tests.conftest import make_client
-from tests.helpers import PASSWORD, Trader, change_2fa, enrol, key_in, session_payload
+from tests.helpers import (
+    PASSWORD,
+    Trader,
+    add_passkey,
+    change_2fa,
+    enrol,
+    key_in,
+    make_client,
+    session_payload,
+)
 from tests.soft_authenticator import SoftAuthenticator
-from tests.test_passkeys import add_passkey
 from webapp.models import ApiKey, Passkey, User
 from webapp.security import policy
 from webapp.security.policy import POLICY, Action, Factor, Proofs, Second

@@ -9,17 +9,17 @@ import pytest
 from sqlmodel import select
 
 from tests.alerting import LOCK_LINK, add_address, eml_files, read_eml, token_in
-from tests.conftest import make_client
 from tests.helpers import (
     PASSWORD,
     FrozenClock,
     Trader,
+    add,
     change_2fa,
     csrf_from,
     enrol,
     fast_passwords,
+    make_client,
 )
-from tests.test_trading_accounts import add
 from webapp.alerts import delivery
 from webapp.app import create_app
 from webapp.config import Settings

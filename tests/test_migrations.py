@@ -12,8 +12,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import SQLModel
 
 from tests import databases
-from tests.conftest import make_client
-from tests.helpers import PASSWORD, FrozenClock, Trader, fast_passwords
+from tests.helpers import PASSWORD, FrozenClock, Trader, fast_passwords, make_client
 from webapp import apikey, schema, totp, trading
 from webapp.app import create_app
 from webapp.config import Settings

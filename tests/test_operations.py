@@ -9,9 +9,18 @@ from dataclasses import replace
 import pytest
 from sqlmodel import select
 
-from tests.conftest import make_client
-from tests.helpers import PASSWORD, Trader, change_2fa, enrol, fast_passwords, key_in
-from tests.test_trading_accounts import CREDS, NEW, add
+from tests.helpers import (
+    CREDS,
+    NEW,
+    PASSWORD,
+    Trader,
+    add,
+    change_2fa,
+    enrol,
+    fast_passwords,
+    key_in,
+    make_client,
+)
 from webapp.app import create_app
 from webapp.backup import backup
 from webapp.config import ConfigError, Settings

@@ -8,40 +8,27 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 from sqlmodel import select
 
-from tests.conftest import make_client
-from tests.helpers import PASSWORD, Trader, change_2fa, enrol, key_in, session_payload
+from tests.helpers import (
+    PASSKEYS,
+    PASSWORD,
+    Trader,
+    add_passkey,
+    change_2fa,
+    enrol,
+    key_in,
+    make_client,
+    options,
+    session_payload,
+)
 from tests.soft_authenticator import SoftAuthenticator
 from webapp.config import ConfigError, Settings
 from webapp.models import Passkey, PasskeyChallenge, SecurityEvent, User
 from webapp.security import webauthn
 
-BASE = "/settings/security/passkeys"
-
-
-async def options(trader: Trader, path: str) -> dict:
-    """Ask the server for WebAuthn options as the page's script does."""
-    response = await trader.hx("POST", path)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def add_passkey(
-    trader: Trader, authenticator: SoftAuthenticator, name: str = "Laptop", **second: str
-) -> httpx.Response:
-    """Create a passkey and submit the Add dialog with the password (and ``second``)."""
-    created = authenticator.create(await options(trader, f"{BASE}/options"))
-    data = {
-        "step": "verify",
-        "password": trader.password,
-        "passkey_name": name,
-        "attestation": created,
-        **second,
-    }
-    return await trader.hx("POST", f"{BASE}/add", data)
+BASE = PASSKEYS
 
 
 async def answer(trader: Trader, authenticator: SoftAuthenticator, **lie) -> str:

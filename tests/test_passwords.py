@@ -4,7 +4,7 @@ import asyncio
 
 from argon2 import PasswordHasher, Type
 
-from tests.helpers import fast_passwords
+from tests.helpers import FAST_HASHER, fast_passwords
 from webapp.passwords import HASHER, Passwords
 
 
@@ -27,7 +27,7 @@ async def test_hash_and_verify():
 async def test_unknown_user_verifies_against_dummy():
     pw = fast_passwords()
     assert not await pw.verify(None, "anything at all")
-    assert pw._dummy is not None and pw._dummy.startswith("$argon2id$")
+    assert pw.dummy_hash is not None and pw.dummy_hash.startswith("$argon2id$")
 
 
 async def test_needs_rehash_when_parameters_change():
@@ -56,19 +56,18 @@ async def test_hashing_does_not_block_the_event_loop():
 
 
 async def test_semaphore_bounds_concurrent_hashes():
-    pw = Passwords(hasher=fast_passwords()._hasher, slots=2)
     running = peak = 0
-    original = pw._hasher.hash
 
     def tracked(password):
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
         try:
-            return original(password)
+            return FAST_HASHER.hash(password)
         finally:
             running -= 1
 
-    pw._hasher = type("H", (), {"hash": staticmethod(tracked)})()
+    hasher = type("H", (), {"hash": staticmethod(tracked)})()
+    pw = Passwords(hasher=hasher, slots=2)
     await asyncio.gather(*(pw.hash(f"pw {i} long enough") for i in range(8)))
     assert peak <= 2

@@ -1,9 +1,11 @@
 """What the README and the API description promise is what the code does."""
 
+import dataclasses
 import re
 
 from tests.live_server import ROOT
 from webapp import openapi
+from webapp.config import SETTINGS, Settings
 from webapp.passwords import HASHER
 
 README = (ROOT / "README.md").read_text()
@@ -43,3 +45,17 @@ def test_docs_point_only_at_files_in_the_repository():
             if not here and not ("/" not in target and target in names):
                 missing.append(f"{doc.name}: {target}")
     assert not missing, missing
+
+
+def test_readme_settings_table_is_the_one_in_the_code():
+    table = README.split("## Settings", 1)[1].split("\n\n", 3)[2]
+    rows = [line for line in table.splitlines() if line.startswith("| `AUTOTRADER_")]
+    assert rows == [setting.readme_row() for setting in SETTINGS]
+
+
+def test_every_setting_fills_a_settings_field_and_from_env_reads_them_all():
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    assert {s.attr for s in SETTINGS} == fields - {"host", "port"}  # host, port: CLI flags
+    assert Settings.from_env({}) == Settings()
+    for setting in SETTINGS:
+        assert getattr(Settings(), setting.attr) == setting.default

@@ -11,9 +11,8 @@ import pytest
 from sqlalchemy import event, text
 
 from tests import databases
-from tests.helpers import PASSWORD, enrol
+from tests.helpers import CREDS, PASSWORD, add, enrol
 from tests.live_server import ROOT
-from tests.test_trading_accounts import CREDS, add
 from webapp import apikey
 from webapp.config import Settings
 from webapp.rotation import rotate

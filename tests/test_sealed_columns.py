@@ -7,9 +7,7 @@ from sqlalchemy import column as sql_column
 from sqlalchemy import inspect, select, table
 
 from tests.alerting import add_address
-from tests.conftest import make_client
-from tests.helpers import PASSWORD, Trader, enrol
-from tests.test_trading_accounts import add
+from tests.helpers import PASSWORD, Trader, add, enrol, make_client
 from webapp import sealed_columns
 from webapp.sealed_columns import ALL
 

@@ -4,9 +4,7 @@ import re
 
 from sqlmodel import select
 
-from tests.conftest import make_client
-from tests.helpers import PASSWORD, Trader, change_2fa, enrol
-from tests.test_trading_accounts import CREDS, NEW, add, api
+from tests.helpers import CREDS, NEW, PASSWORD, Trader, add, api, change_2fa, enrol, make_client
 from webapp.models import SecurityEvent
 
 STATUS = "/settings/security/status"

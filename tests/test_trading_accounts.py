@@ -1,39 +1,21 @@
 """Trading accounts: CRUD by pages and API, step-ups, ownership, at rest, bad input."""
 
-import json
-import re
-
 import pytest
 from sqlmodel import select
 
-from tests.conftest import make_client
-from tests.helpers import PASSWORD, Trader, change_2fa, enrol
-from tests.test_bad_input import snapshot
+from tests.helpers import (
+    CREDS,
+    NEW,
+    PASSWORD,
+    Trader,
+    add,
+    api,
+    change_2fa,
+    enrol,
+    make_client,
+    snapshot,
+)
 from webapp.models import SecurityEvent, TradingAccount
-
-CREDS = {
-    "password": "br0ker-Pass-9731",
-    "pin": "482916",
-    "totpKey": "KRSXG5CTMVRXEZLUKN2XAZLSKNSWG4TF",
-    "apiKey": "kite_api_key_5f2c9a",
-    "apiSecret": "kite_secret_7d41be90aa",
-}
-NEW = {"broker": "upstox", "platform": "Upstox API", "pseudoAccName": "Main", "loginId": "AB1234"}
-
-
-async def add(trader: Trader, **over) -> int:
-    """Add an account through the page form; returns its id."""
-    await trader.page("/trading-accounts/new")
-    response = await trader.form("/trading-accounts", {**NEW, **CREDS, **over})
-    assert response.status_code == 303, response.text
-    page = await trader.page("/trading-accounts")
-    return int(re.findall(r'id="acct-(\d+)"', page.text)[-1])
-
-
-async def api(client, method, path, key, body=None, raw=None, ctype="application/json"):
-    headers = {"api-key": key, "content-type": ctype}
-    content = raw if raw is not None else (json.dumps(body) if body is not None else None)
-    return await client.request(method, path, headers=headers, content=content)
 
 
 async def warm_key(trader: Trader, client) -> str:

@@ -8,13 +8,13 @@ import pytest
 from sqlmodel import select
 
 from tests import databases
-from tests.conftest import make_client
 from tests.helpers import (
     PASSWORD,
     Trader,
     change_2fa,
     enrol,
     key_in,
+    make_client,
     recovery_codes_in,
     secret_in,
     session_payload,

@@ -42,6 +42,11 @@ class Passwords:
             return False
         return await self._check(stored, password)
 
+    @property
+    def dummy_hash(self) -> str | None:
+        """The hash unknown users are verified against, once the first one was."""
+        return self._dummy
+
     def needs_rehash(self, stored: str) -> bool:
         """Whether the stored hash uses other parameters than the current ones."""
         try:

@@ -12,6 +12,7 @@ key stops working at once, in every worker.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -105,6 +106,14 @@ class ApiKeyLookup:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    def trace_statements(self, callback: Callable[[str], object] | None) -> bool:
+        """On SQLite, pass each statement the look-up runs to ``callback`` (None stops);
+        False where there is no private connection to watch (PostgreSQL)."""
+        if self._conn is None:
+            return False
+        self._conn.set_trace_callback(callback)
+        return True
 
     async def find(self, digests: list[str]) -> Principal | None:
         """The owner of the key with one of these digests, if any."""

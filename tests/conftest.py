@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -42,13 +43,53 @@ def pytest_report_header(config) -> str:
     return "database: SQLite (set AUTOTRADER_TEST_POSTGRES for the PostgreSQL run)"
 
 
+# What makes a test slow: it starts processes (live servers, workers, CLI commands,
+# clones, builds). Found by what the test and its module-level helpers and fixtures call.
+STARTS_PROCESSES = frozenset({"subprocess", "running_server", "Popen"})
+
+
+def _starts_processes(func, module, seen: set) -> bool:
+    """Whether ``func``, or a function of its module it calls, starts a process."""
+    func = inspect.unwrap(func)
+    code = getattr(func, "__code__", None)
+    if code is None or code in seen:
+        return False
+    seen.add(code)
+    names = set(code.co_names)
+    for const in code.co_consts:  # nested functions and lambdas
+        if inspect.iscode(const):
+            names |= set(const.co_names)
+    if names & STARTS_PROCESSES:
+        return True
+    return any(
+        _starts_processes(getattr(module, name), module, seen)
+        for name in names
+        if inspect.isfunction(inspect.unwrap(getattr(module, name, None) or len))
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
-    """Tests of SQLite-only features (file backups, raw file bytes) skip on PostgreSQL."""
-    if databases.on_postgres():
-        skip = pytest.mark.skip(reason="SQLite-only feature; this run uses PostgreSQL")
-        for item in items:
-            if "sqlite_only" in item.keywords:
-                item.add_marker(skip)
+    """Mark browser tests (tests/e2e), slow ones (they start processes) and skip the
+    PostgreSQL-only ones without a server and the SQLite-only ones on PostgreSQL."""
+    on_postgres = databases.on_postgres()
+    sqlite_only = pytest.mark.skip(reason="SQLite-only feature; this run uses PostgreSQL")
+    needs_postgres = pytest.mark.skip(reason="needs PostgreSQL (AUTOTRADER_TEST_POSTGRES)")
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.browser)
+        module = getattr(item, "module", None)
+        func = getattr(item, "function", None)
+        if module is not None and func is not None:
+            seen: set = set()
+            requested = [getattr(module, name, None) for name in item.fixturenames]
+            funcs = [func, *(f for f in requested if f is not None and callable(f))]
+            if any(_starts_processes(f, module, seen) for f in funcs):
+                item.add_marker(pytest.mark.slow)
+        if on_postgres and "sqlite_only" in item.keywords:
+            item.add_marker(sqlite_only)
+        if not on_postgres and "postgres" in item.keywords:
+            item.add_marker(needs_postgres)
 
 
 @pytest.fixture

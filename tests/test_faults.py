@@ -483,7 +483,7 @@ def test_read_only_database_refuses_to_start_with_a_sentence(install, tmp_path):
     intact(install, saved)
 
 
-@pytest.mark.skipif(not databases.on_postgres(), reason="a read-only PostgreSQL database")
+@pytest.mark.postgres  # a read-only PostgreSQL database
 def test_read_only_postgres_answers_503_and_recovers(install):
     saved = install.key_file.read_text()
     name = install.url.rsplit("/", 1)[1]
@@ -617,7 +617,7 @@ def test_backup_to_a_read_only_folder_is_one_sentence(install, tmp_path):
         subprocess.run(["umount", str(folder)], check=False)
 
 
-@pytest.mark.skipif(not databases.on_postgres(), reason="backup of a PostgreSQL database")
+@pytest.mark.postgres  # backup of a PostgreSQL database
 def test_backup_on_postgres_points_to_pg_dump(install, tmp_path):
     refused(
         cli(install, "backup", str(tmp_path / "copy.db")),

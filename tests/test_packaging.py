@@ -1,4 +1,5 @@
-"""`pip install .` (not editable) gives a working app outside the source tree."""
+"""`pip install .` (not editable) gives a working app outside the source tree, installed
+as docs/deploy.md says: the locked dependencies (requirements/app.txt), then the wheel."""
 
 import subprocess
 import sys
@@ -15,8 +16,10 @@ pytestmark = pytest.mark.sqlite_only  # one packaging check per CI run is enough
 
 def test_wheel_installs_and_serves_outside_the_checkout(tmp_path):
     dist = tmp_path / "dist"
+    # The checkout's own (locked) setuptools builds it: no fresh build environment.
+    build = ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(ROOT)]
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", *build],
         check=True,
         capture_output=True,
         timeout=600,
@@ -25,12 +28,14 @@ def test_wheel_installs_and_serves_outside_the_checkout(tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=900,
-    )
+    lock = ROOT / "requirements" / "app.txt"
+    for args in (["--require-hashes", "-r", str(lock)], ["--no-deps", str(wheel)]):
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *args],
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
     port = free_port()
     elsewhere = tmp_path / "run"
     elsewhere.mkdir()

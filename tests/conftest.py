@@ -86,9 +86,9 @@ def pytest_collection_modifyitems(config, items) -> None:
             funcs = [func, *(f for f in requested if f is not None and callable(f))]
             if any(_starts_processes(f, module, seen) for f in funcs):
                 item.add_marker(pytest.mark.slow)
-        if on_postgres and "sqlite_only" in item.keywords:
+        if on_postgres and item.get_closest_marker("sqlite_only"):
             item.add_marker(sqlite_only)
-        if not on_postgres and "postgres" in item.keywords:
+        if not on_postgres and item.get_closest_marker("postgres"):
             item.add_marker(needs_postgres)
 
 

@@ -19,6 +19,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.config import ConfigError
+
 # How long one request may reasonably take; a writer waits at most this long for the lock.
 REQUEST_BUDGET_SECONDS = 10
 BUSY_TIMEOUT_MS = REQUEST_BUDGET_SECONDS * 1000
@@ -75,7 +77,13 @@ def make_engine(url: str) -> AsyncEngine:
         return engine
     # hide_parameters: hashes, digests, ciphertexts and session ids never reach a log
     # line or an error message, whatever the log level.
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    try:
+        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    except ModuleNotFoundError as exc:  # the driver is an extra: `postgres` for asyncpg
+        raise ConfigError(
+            f"AUTOTRADER_DATABASE_URL needs the {exc.name} driver, which is not installed "
+            "(install requirements/postgres.txt, or the package with its postgres extra)"
+        ) from exc
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

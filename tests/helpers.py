@@ -6,7 +6,6 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import httpx
 from argon2 import PasswordHasher, Type
@@ -15,9 +14,6 @@ from sqlmodel import SQLModel
 
 from webapp import totp
 from webapp.passwords import Passwords
-
-if TYPE_CHECKING:
-    from tests.soft_authenticator import SoftAuthenticator
 
 PASSWORD = "correct horse battery staple"
 # A cheaper argon2id profile keeps the suite fast; production parameters are tested apart.
@@ -210,6 +206,16 @@ CREDS = {
     "apiKey": "kite_api_key_5f2c9a",
     "apiSecret": "kite_secret_7d41be90aa",
 }
+# A Zerodha account in one dict, as the new-account form takes it.
+ZERODHA = {
+    "broker": "zerodha",
+    "pseudoAccName": "Main",
+    "loginId": "AB1234",
+    "password": "broker-pass",
+    "totpKey": "JBSWY3DPEHPK3PXP",
+    "apiKey": "kite-key",
+    "apiSecret": "kite-secret",
+}
 NEW = {"broker": "upstox", "platform": "Upstox API", "pseudoAccName": "Main", "loginId": "AB1234"}
 
 
@@ -229,26 +235,14 @@ async def api(client, method, path, key, body=None, raw=None, ctype="application
     return await client.request(method, path, headers=headers, content=content)
 
 
-PASSKEYS = "/settings/security/passkeys"
+def crash_on_row(row: int):
+    """An ``on_row`` callback for rotation that fails (a power cut) at row number ``row``."""
+    seen = 0
 
+    def on_row() -> None:
+        nonlocal seen
+        seen += 1
+        if seen == row:
+            raise RuntimeError("power cut")
 
-async def options(trader: Trader, path: str) -> dict:
-    """Ask the server for WebAuthn options as the page's script does."""
-    response = await trader.hx("POST", path)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def add_passkey(
-    trader: Trader, authenticator: SoftAuthenticator, name: str = "Laptop", **second: str
-) -> httpx.Response:
-    """Create a passkey and submit the Add dialog with the password (and ``second``)."""
-    created = authenticator.create(await options(trader, f"{PASSKEYS}/options"))
-    data = {
-        "step": "verify",
-        "password": trader.password,
-        "passkey_name": name,
-        "attestation": created,
-        **second,
-    }
-    return await trader.hx("POST", f"{PASSKEYS}/add", data)
+    return on_row

@@ -14,12 +14,15 @@ import json
 import os
 import struct
 
+import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from fido2 import cbor
 from fido2.cose import ES256
 from fido2.utils import websafe_decode, websafe_encode
 from fido2.webauthn import AttestedCredentialData
+
+from tests.helpers import Trader
 
 ORIGIN = "http://localhost:8000"
 UP, UV, AT = 0x01, 0x04, 0x40
@@ -57,18 +60,7 @@ class SoftAuthenticator:
         auth_data = self._auth_data(public["rp"]["id"], UP | UV | AT, bytes(attested))
         attestation = cbor.encode({"fmt": "none", "attStmt": {}, "authData": auth_data})
         client = self._client_data("webauthn.create", public["challenge"], origin)
-        return json.dumps(
-            {
-                "id": websafe_encode(self.credential_id),
-                "rawId": websafe_encode(self.credential_id),
-                "type": "public-key",
-                "clientExtensionResults": {},
-                "response": {
-                    "clientDataJSON": websafe_encode(client),
-                    "attestationObject": websafe_encode(attestation),
-                },
-            }
-        )
+        return self._credential(client, attestationObject=attestation)
 
     def get(
         self,
@@ -89,17 +81,48 @@ class SoftAuthenticator:
         client = self._client_data("webauthn.get", public["challenge"], origin)
         signed = auth_data + hashlib.sha256(client).digest()
         signature = self.key.sign(signed, ec.ECDSA(hashes.SHA256()))
+        return self._credential(
+            client,
+            authenticatorData=auth_data,
+            signature=signature,
+            userHandle=self.user_handle,
+        )
+
+    def _credential(self, client: bytes, **response: bytes) -> str:
+        """A PublicKeyCredential as JSON, its ``response`` fields base64url-encoded."""
+        fields = {"clientDataJSON": client, **response}
         return json.dumps(
             {
                 "id": websafe_encode(self.credential_id),
                 "rawId": websafe_encode(self.credential_id),
                 "type": "public-key",
                 "clientExtensionResults": {},
-                "response": {
-                    "clientDataJSON": websafe_encode(client),
-                    "authenticatorData": websafe_encode(auth_data),
-                    "signature": websafe_encode(signature),
-                    "userHandle": websafe_encode(self.user_handle),
-                },
+                "response": {name: websafe_encode(value) for name, value in fields.items()},
             }
         )
+
+
+# The passkey dialogs of the Security page, driven as its script does.
+PASSKEYS = "/settings/security/passkeys"
+
+
+async def options(trader: Trader, path: str) -> dict:
+    """Ask the server for WebAuthn options as the page's script does."""
+    response = await trader.hx("POST", path)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def add_passkey(
+    trader: Trader, authenticator: SoftAuthenticator, name: str = "Laptop", **second: str
+) -> httpx.Response:
+    """Create a passkey and submit the Add dialog with the password (and ``second``)."""
+    created = authenticator.create(await options(trader, f"{PASSKEYS}/options"))
+    data = {
+        "step": "verify",
+        "password": trader.password,
+        "passkey_name": name,
+        "attestation": created,
+        **second,
+    }
+    return await trader.hx("POST", f"{PASSKEYS}/add", data)

@@ -171,6 +171,12 @@ def still_serves(install: Install, accounts: int = 1) -> None:
 # --- the key ring proves itself at start ----------------------------------------------
 
 
+def refused_at_start(install: Install, message: str) -> None:
+    """Both ``serve`` and ``rotate-keys`` stop with ``message``, before doing anything."""
+    refused(cli(install, "serve", "--port", str(free_port())), message)
+    refused(cli(install, "rotate-keys"), message)
+
+
 def test_missing_key_on_data_refuses_every_command_and_makes_no_key(install):
     saved = install.key_file.read_text()
     install.key_file.unlink()
@@ -179,8 +185,7 @@ def test_missing_key_on_data_refuses_every_command_and_makes_no_key(install):
         "traders: restore master.key from where you keep it (or set "
         "AUTOTRADER_MASTER_KEYS); the app never makes a new key for existing data"
     )
-    refused(cli(install, "serve", "--port", str(free_port())), message)
-    refused(cli(install, "rotate-keys"), message)
+    refused_at_start(install, message)
     refused(cli(install, "migrate"), message)
     refused(cli(install, "disable-2fa", "alice"), message)
     if not install.url:
@@ -201,8 +206,7 @@ def test_wrong_key_with_the_same_id_refuses(install):
         "sealed with it (it is a different key under the same id): put back the key file "
         "(or AUTOTRADER_MASTER_KEYS) that belongs to this database"
     )
-    refused(cli(install, "serve", "--port", str(free_port())), message)
-    refused(cli(install, "rotate-keys"), message)
+    refused_at_start(install, message)
     assert "k2" not in install.key_file.read_text()  # rotation added no key
     install.key_file.write_text(saved)
     intact(install, saved)

@@ -16,28 +16,20 @@ from starlette.routing import Route
 
 from tests.helpers import (
     PASSWORD,
+    ZERODHA,
     Trader,
-    add_passkey,
     change_2fa,
     enrol,
     key_in,
     make_client,
     session_payload,
 )
-from tests.soft_authenticator import SoftAuthenticator
+from tests.soft_authenticator import SoftAuthenticator, add_passkey
 from webapp.models import ApiKey, Passkey, User
 from webapp.security import policy
 from webapp.security.policy import POLICY, Action, Factor, Proofs, Second
 
-ACCOUNT = {
-    "broker": "zerodha",
-    "pseudoAccName": "Main",
-    "loginId": "AB1234",
-    "password": "broker-pass",
-    "totpKey": "JBSWY3DPEHPK3PXP",
-    "apiKey": "kite-key",
-    "apiSecret": "kite-secret",
-}
+ACCOUNT = ZERODHA
 API_KEY = re.compile(r"at_[0-9A-Za-z]{49}")  # a key in full (a random challenge may hold "at_")
 # What an attacker who knows only the password sends to every form.
 PASSWORD_ONLY = {

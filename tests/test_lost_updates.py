@@ -280,6 +280,14 @@ def test_rotation_beside_regenerations_and_edits_loses_nothing(live_factory, tmp
             assert KEY.search(view.text).group(0) == last_key[regenerators[0]]
 
 
+def run_together(threads: list[threading.Thread]) -> None:
+    """Start every thread, then wait for each (two minutes at most)."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+
 def test_five_concurrent_patches_of_different_fields_all_survive(live_factory):
     with contextlib.ExitStack() as stack:
         live = live_factory(stack)
@@ -302,11 +310,7 @@ def test_five_concurrent_patches_of_different_fields_all_survive(live_factory):
                 if answer.status_code == 200:
                     load.fields[name] = values[name]
 
-            threads = [threading.Thread(target=one, args=(name,)) for name in FIELDS]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=120)
+            run_together([threading.Thread(target=one, args=(name,)) for name in FIELDS])
             lost += [f"round {round_no}: {m}" for m in lost_writes(live, load, account_id)]
         assert load.statuses == Counter({200: 100}), load.statuses
         assert lost == [], f"{len(lost)} of 100 field changes lost: {lost[:5]}"
@@ -343,14 +347,8 @@ def test_concurrent_edit_forms_of_different_fields_all_survive(live_factory):
                 if answer.status_code == 200 and "Saved." in answer.text:
                     load.fields[name] = values[name]
 
-            threads = [
-                threading.Thread(target=one, args=(t, n))
-                for t, n in zip(traders, FIELDS, strict=True)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=120)
+            pairs = zip(traders, FIELDS, strict=True)
+            run_together([threading.Thread(target=one, args=pair) for pair in pairs])
             lost += [f"round {round_no}: {m}" for m in lost_writes(live, load, account_id)]
         assert load.statuses == Counter({200: 30}), load.statuses
         assert lost == [], f"{len(lost)} of 30 field changes lost: {lost[:5]}"

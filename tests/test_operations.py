@@ -16,6 +16,7 @@ from tests.helpers import (
     Trader,
     add,
     change_2fa,
+    crash_on_row,
     enrol,
     fast_passwords,
     key_in,
@@ -89,16 +90,8 @@ async def test_rotate_then_drop_the_old_key(app, client, trader, clock, settings
 async def test_rotation_failing_half_way_loses_nothing(app, client, trader, clock, settings):
     key = await fill(app, trader, clock)
     old_ring = app.state.ctx.keys
-    rows = 0
-
-    def crash_after_two() -> None:
-        nonlocal rows
-        rows += 1
-        if rows == 2:
-            raise RuntimeError("power cut")
-
     with pytest.raises(RuntimeError):
-        await rotate(settings, on_row=crash_after_two)
+        await rotate(settings, on_row=crash_on_row(2))
     # Batches before the crash are committed, the crashed one rolled back: every secret
     # opens with the ring as it stands (old and new key), and the API key still works.
     await everything_decrypts(app, app.state.ctx.keys)

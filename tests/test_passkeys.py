@@ -12,18 +12,16 @@ import pytest
 from sqlmodel import select
 
 from tests.helpers import (
-    PASSKEYS,
     PASSWORD,
+    ZERODHA,
     Trader,
-    add_passkey,
     change_2fa,
     enrol,
     key_in,
     make_client,
-    options,
     session_payload,
 )
-from tests.soft_authenticator import SoftAuthenticator
+from tests.soft_authenticator import PASSKEYS, SoftAuthenticator, add_passkey, options
 from webapp.config import ConfigError, Settings
 from webapp.models import Passkey, PasskeyChallenge, SecurityEvent, User
 from webapp.security import webauthn
@@ -500,15 +498,7 @@ async def test_the_api_counts_a_passkey_as_2fa(app, with_passkey):
 async def test_trading_credentials_with_a_passkey(app, with_passkey, clock):
     trader, key = with_passkey
     await trader.page("/trading-accounts/new")
-    account = {
-        "broker": "zerodha",
-        "pseudoAccName": "Main",
-        "loginId": "AB1234",
-        "password": "broker-pass",
-        "totpKey": "JBSWY3DPEHPK3PXP",
-        "apiKey": "kite-key",
-        "apiSecret": "kite-secret",
-    }
+    account = ZERODHA
     assert (await trader.form("/trading-accounts", account)).status_code == 303
     clock.advance(400)
     await trader.page("/settings/security")

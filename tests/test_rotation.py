@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, text
 
 from tests import databases
-from tests.helpers import CREDS, PASSWORD, add, enrol
+from tests.helpers import CREDS, PASSWORD, add, crash_on_row, enrol
 from tests.live_server import ROOT
 from webapp import apikey
 from webapp.config import Settings
@@ -127,16 +127,8 @@ async def test_remove_old_adds_no_key_and_leaves_no_row_under_the_old_one(
 
 async def test_remove_old_finishes_an_unfinished_rotation_first(app, trader, clock, settings):
     await add(trader)
-    rows = 0
-
-    def crash_at_second_row() -> None:
-        nonlocal rows
-        rows += 1
-        if rows == 2:
-            raise RuntimeError("power cut")
-
     with pytest.raises(RuntimeError):
-        await rotate(settings, on_row=crash_at_second_row)
+        await rotate(settings, on_row=crash_on_row(2))
     assert key_ids(settings) == ["k1", "k2"]
     removed = await rotate(settings, remove_unused=True)
     assert removed.counts and removed.removed_keys == {"k1"} and key_ids(settings) == ["k2"]

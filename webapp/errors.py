@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from webapp.http_middleware import HttpMiddleware
 from webapp.templating import TEMPLATES
 
 log = logging.getLogger("webapp")
@@ -35,17 +36,11 @@ def _body(scope: Scope) -> tuple[bytes, bytes]:
     return page(500, MESSAGE), b"text/html; charset=utf-8"
 
 
-class ErrorPageMiddleware:
+class ErrorPageMiddleware(HttpMiddleware):
     """Answer any exception from the app below with a 500 in the request's format."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app; on an exception before the response began, send the 500."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         started = False
 
         async def watch(message: Message) -> None:

@@ -6,6 +6,7 @@ from playwright.async_api import expect
 from tests.e2e.flows import (
     PASSWORD,
     enrol_2fa,
+    escape_closes_and_refocuses,
     no_overflow,
     register,
     serious_a11y_problems,
@@ -134,11 +135,7 @@ async def test_api_key_flow_by_keyboard_alone(page, server):
 async def test_modal_escape_returns_focus_to_its_button(page, server):
     await register(page, server)
     regenerate = page.locator("#api-key").get_by_role("button", name="Re-generate")
-    await regenerate.click()
-    await expect(page.locator("dialog[open]")).to_be_visible()
-    await page.keyboard.press("Escape")
-    await expect(page.locator("dialog")).to_have_count(0)
-    await expect(regenerate).to_be_focused()
+    await escape_closes_and_refocuses(page, regenerate)
 
 
 async def test_buttons_are_busy_and_not_double_submitted(page, server):

@@ -6,7 +6,7 @@ import httpx
 from playwright.async_api import expect
 
 from tests.e2e.conftest import REVEAL_SECONDS
-from tests.e2e.flows import register, submit_modal
+from tests.e2e.flows import escape_closes_and_refocuses, register, submit_modal
 
 KEY = re.compile(r"^at_[0-9A-Za-z]{49}$")
 
@@ -63,11 +63,7 @@ async def test_view_and_regenerate_the_api_key(page, server):
 async def test_hide_button_and_escape_close(page, server):
     await register(page, server, "bob")
     view = page.locator("#api-key").get_by_role("button", name="View")
-    await view.click()
-    await expect(page.locator("dialog[open]")).to_be_visible()
-    await page.keyboard.press("Escape")
-    await expect(page.locator("dialog")).to_have_count(0)
-    await expect(view).to_be_focused()
+    await escape_closes_and_refocuses(page, view)
     await view.click()
     await submit_modal(page)
     await expect(page.locator("#api-key-value")).to_be_visible()

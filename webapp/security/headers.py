@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from webapp.http_middleware import HttpMiddleware
 
 CSP = "; ".join(
     [
@@ -49,17 +51,11 @@ def _headers_for(existing: list, is_static: bool, is_https: bool) -> list:
     return [*kept, *added, *ours]
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Add the CSP and friends to every HTTP response (pure ASGI: no per-request objects)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Wrap ``send`` to add headers to the response start."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         is_static = scope["path"].startswith("/static/")
         is_https = scope.get("scheme") == "https"
 

@@ -14,22 +14,14 @@ import pytest
 from sqlmodel import select
 from starlette.routing import Route
 
-from tests.helpers import (
-    PASSWORD,
-    ZERODHA,
-    Trader,
-    change_2fa,
-    enrol,
-    key_in,
-    make_client,
-    session_payload,
-)
+from tests import helpers
+from tests.helpers import PASSWORD, Trader, change_2fa, enrol, make_client, session_payload
 from tests.soft_authenticator import SoftAuthenticator, add_passkey
 from webapp.models import ApiKey, Passkey, User
 from webapp.security import policy
 from webapp.security.policy import POLICY, Action, Factor, Proofs, Second
 
-ACCOUNT = ZERODHA
+ACCOUNT = helpers.ZERODHA
 API_KEY = re.compile(r"at_[0-9A-Za-z]{49}")  # a key in full (a random challenge may hold "at_")
 # What an attacker who knows only the password sends to every form.
 PASSWORD_ONLY = {
@@ -289,7 +281,7 @@ async def test_expired_throttle_rows_are_pruned(app, client, clock):
 
 
 async def test_revealed_key_format_is_unchanged(trader: Trader):
-    assert key_in((await trader.view_key()).text) == await trader.reveal_key()
+    assert helpers.key_in((await trader.view_key()).text) == await trader.reveal_key()
 
 
 def test_readme_states_the_policy_table():

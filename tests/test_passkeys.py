@@ -11,16 +11,8 @@ import re
 import pytest
 from sqlmodel import select
 
-from tests.helpers import (
-    PASSWORD,
-    ZERODHA,
-    Trader,
-    change_2fa,
-    enrol,
-    key_in,
-    make_client,
-    session_payload,
-)
+from tests import helpers
+from tests.helpers import PASSWORD, Trader, change_2fa, enrol, make_client, session_payload
 from tests.soft_authenticator import PASSKEYS, SoftAuthenticator, add_passkey, options
 from webapp.config import ConfigError, Settings
 from webapp.models import Passkey, PasskeyChallenge, SecurityEvent, User
@@ -233,7 +225,7 @@ async def test_view_the_key_with_credentials_2fa_using_a_passkey(app, with_passk
     assert 'name="code"' in asked.text and "data-passkey-assert" in asked.text
     shown = await view_with_passkey(trader, key)
     assert shown.status_code == 200, shown.text
-    assert key_in(shown.text).startswith("at_")
+    assert helpers.key_in(shown.text).startswith("at_")
     stored = (await passkey_rows(app))[0]
     assert stored.sign_count == key.counter and stored.last_used_at == clock.now
 
@@ -498,7 +490,7 @@ async def test_the_api_counts_a_passkey_as_2fa(app, with_passkey):
 async def test_trading_credentials_with_a_passkey(app, with_passkey, clock):
     trader, key = with_passkey
     await trader.page("/trading-accounts/new")
-    account = ZERODHA
+    account = helpers.ZERODHA
     assert (await trader.form("/trading-accounts", account)).status_code == 303
     clock.advance(400)
     await trader.page("/settings/security")

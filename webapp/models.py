@@ -116,6 +116,11 @@ class SecurityEvent(SQLModel, table=True):
     detail: str = Field(default="", max_length=256)
 
 
+def trail(ip: str, user_agent: str, detail: str) -> dict[str, str]:
+    """The where-from columns of an event or a message, cut to their column sizes."""
+    return {"ip": ip[:64], "user_agent": user_agent[:256], "detail": detail[:256]}
+
+
 class TradingAccount(SQLModel, table=True):
     """A broker account; every credential is inside one ciphertext bound to its owner."""
 

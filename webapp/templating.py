@@ -73,3 +73,10 @@ def render(
     full = {"csrf": csrf_token(request), "auth": getattr(request.state, "auth", None)}
     full.update(context or {})
     return TEMPLATES.TemplateResponse(request, name, full, status_code=status_code, headers=headers)
+
+
+def retarget(response: Response, target: str) -> Response:
+    """Have htmx put ``response`` in place of ``target`` (a whole section of the page)."""
+    response.headers["HX-Retarget"] = target
+    response.headers["HX-Reswap"] = "outerHTML"
+    return response

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alerts import hooks
-from webapp.models import SecurityEvent
+from webapp.models import SecurityEvent, trail
 
 log = logging.getLogger("webapp.security")
 
@@ -26,14 +26,7 @@ async def record(
 ) -> None:
     """Store one event and log it (kind, user id, address; no values); the event's
     alert and cool-down (webapp/alerts/hooks.py) join the same unit of work."""
-    event = SecurityEvent(
-        user_id=user_id,
-        at=now,
-        kind=kind,
-        ip=ip[:64],
-        user_agent=user_agent[:256],
-        detail=detail[:256],
-    )
+    event = SecurityEvent(user_id=user_id, at=now, kind=kind, **trail(ip, user_agent, detail))
     session.add(event)
     log.info("security event %s user=%s ip=%s %s", kind, user_id, ip, detail)
     await hooks.after_event(session, event)

@@ -9,7 +9,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.models import MailOutbox, MailToken
+from webapp.models import MailOutbox, MailToken, trail
 
 TOKEN_BYTES = 32
 TOKEN_LENGTH = 43  # token_urlsafe(32) without padding
@@ -38,9 +38,7 @@ def enqueue(
         user_id=user_id,
         kind=kind,
         at=at,
-        ip=ip[:64],
-        user_agent=user_agent[:256],
-        detail=detail[:256],
+        **trail(ip, user_agent, detail),
         recipient=recipient,
         next_at=at,
     )

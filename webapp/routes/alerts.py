@@ -3,13 +3,15 @@ links from messages (lock the account, confirm an address), which work signed ou
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from webapp import forms
 from webapp.alerts import address, catalog
-from webapp.context import get_ctx
+from webapp.context import AppContext, get_ctx
 from webapp.repositories import users
 from webapp.sections.alerts import alerts_context, lockdown_context
 from webapp.security import policy, sessions
@@ -123,13 +125,24 @@ def _token(request: Request, form: dict[str, str] | None = None) -> str:
     return raw[:64]
 
 
-async def lock_link(request: Request) -> Response:
-    """The page behind "Wasn't you? Lock my account": asks before locking, since mail
-    scanners open links by themselves."""
-    token = _token(request)
-    if not await lockdown.link_is_valid(get_ctx(request), token):
-        return _page(request, "lock", "gone", 410, message=LINK_GONE)
-    return _page(request, "lock", "ask", token=token)
+def _asking_page(
+    kind: str, link_is_valid: Callable[[AppContext, str], Awaitable[bool]], gone: str
+) -> Callable[[Request], Awaitable[Response]]:
+    """The page behind a link of ``kind``: it asks before acting (a POST), since mail
+    scanners open links by themselves; a used or expired link is 410 with ``gone``."""
+
+    async def page(request: Request) -> Response:
+        token = _token(request)
+        if not await link_is_valid(get_ctx(request), token):
+            return _page(request, kind, "gone", 410, message=gone)
+        return _page(request, kind, "ask", token=token)
+
+    page.__name__ = page.__qualname__ = f"{kind}_link"  # the route's name
+    return page
+
+
+# "Wasn't you? Lock my account".
+lock_link = _asking_page("lock", lockdown.link_is_valid, LINK_GONE)
 
 
 async def lock_link_submit(request: Request) -> Response:
@@ -142,12 +155,7 @@ async def lock_link_submit(request: Request) -> Response:
     return _page(request, "lock", "locked")
 
 
-async def confirm_link(request: Request) -> Response:
-    """The page behind a confirmation link: asks before confirming."""
-    token = _token(request)
-    if not await alert_email.link_is_valid(get_ctx(request), token):
-        return _page(request, "confirm", "gone", 410, message=CONFIRM_GONE)
-    return _page(request, "confirm", "ask", token=token)
+confirm_link = _asking_page("confirm", alert_email.link_is_valid, CONFIRM_GONE)
 
 
 async def confirm_link_submit(request: Request) -> Response:

@@ -167,6 +167,11 @@ async def _pending_user(request: Request) -> User | None:
         return await users.by_id(db, uid)
 
 
+async def _pending_form(request: Request, field: str) -> tuple[dict[str, str], User | None]:
+    """The second-step form's ``field`` and the trader whose password was right."""
+    return await forms.read(request, field), await _pending_user(request)
+
+
 def _code_page(
     request: Request, user: User, error: str = "", code: str = "", status: int = 200
 ) -> Response:
@@ -189,8 +194,7 @@ async def code_form(request: Request) -> Response:
 
 async def code_submit(request: Request) -> Response:
     """Finish a Login 2FA sign-in with a current code or an unused recovery code."""
-    form = await forms.read(request, "code")
-    user = await _pending_user(request)
+    form, user = await _pending_form(request, "code")
     if user is None:
         return _expired(request)
     ctx = get_ctx(request)
@@ -222,8 +226,7 @@ async def passkey_options(request: Request) -> Response:
 
 async def passkey_submit(request: Request) -> Response:
     """Finish a Login 2FA sign-in with a passkey instead of the code."""
-    form = await forms.read(request, "passkey")
-    user = await _pending_user(request)
+    form, user = await _pending_form(request, "passkey")
     if user is None:
         return _expired(request)
     ctx = get_ctx(request)

@@ -26,7 +26,7 @@ from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.services import passkeys as service
 from webapp.services.actor import Actor
-from webapp.templating import render
+from webapp.templating import render, retarget
 
 BASE = "/settings/security/passkeys"
 GONE = "That passkey is not on this account any more. Reload the page."
@@ -198,10 +198,7 @@ async def remove(request: Request) -> Response:
 
 
 async def _gone(request: Request, auth: Auth) -> Response:
-    response = await _section(request, auth, 404, error=GONE)
-    response.headers["HX-Retarget"] = "#passkeys"
-    response.headers["HX-Reswap"] = "outerHTML"
-    return response
+    return retarget(await _section(request, auth, 404, error=GONE), "#passkeys")
 
 
 routes = [

@@ -19,7 +19,7 @@ from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.services import two_factor as service
 from webapp.services.actor import Actor
-from webapp.templating import render
+from webapp.templating import render, retarget
 
 BASE = "/settings/security/2fa"
 NOT_ENROLLED = "Two-factor authentication is not set up. Set it up first."
@@ -183,9 +183,7 @@ async def _not_possible(request: Request, auth: Auth, action: str) -> Response:
     )
     async with get_ctx(request).db() as db:
         response = await _section(request, auth, db, status, error=message)
-    response.headers["HX-Retarget"] = "#twofactor"
-    response.headers["HX-Reswap"] = "outerHTML"
-    return response
+    return retarget(response, "#twofactor")
 
 
 routes = [

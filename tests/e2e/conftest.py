@@ -6,25 +6,15 @@ On a failure the test's screenshot and page HTML are saved under ``test-artifact
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.flows import CHROMIUM, CHROMIUM_ARGS, REVEAL_SECONDS
 from tests.live_server import ROOT, running_server
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-REVEAL_SECONDS = 3
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -13,6 +14,17 @@ from playwright.async_api import Page, expect
 from webapp import totp
 
 PASSWORD = "correct horse battery staple"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# The server the browser tests start shows a revealed key this long.
+REVEAL_SECONDS = 3
 
 
 async def register(page: Page, base: str, username: str = "alice") -> None:

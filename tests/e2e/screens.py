@@ -15,8 +15,7 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright, expect
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.flows import enrol_2fa, register, submit_modal
+from tests.e2e.flows import CHROMIUM, CHROMIUM_ARGS, enrol_2fa, register, submit_modal
 from tests.live_server import running_server
 
 SIZES = {"": (1280, 800), "-phone": (375, 812)}

@@ -5,8 +5,7 @@ import re
 import httpx
 from playwright.async_api import expect
 
-from tests.e2e.conftest import REVEAL_SECONDS
-from tests.e2e.flows import escape_closes_and_refocuses, register, submit_modal
+from tests.e2e.flows import REVEAL_SECONDS, escape_closes_and_refocuses, register, submit_modal
 
 KEY = re.compile(r"^at_[0-9A-Za-z]{49}$")
 

@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import REVEAL_SECONDS
-from tests.e2e.flows import PASSWORD, register, serious_a11y_problems, sign_in, sign_out
+from tests.e2e.flows import (
+    PASSWORD,
+    REVEAL_SECONDS,
+    register,
+    serious_a11y_problems,
+    sign_in,
+    sign_out,
+)
 from tests.live_server import running_server
 
 SHOTS = os.environ.get("PASSKEY_SCREENSHOTS")  # a folder: save screenshots of the new UI

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -162,5 +163,6 @@ class Settings:
             public_url=_public_url(env.get("AUTOTRADER_PUBLIC_URL", "")),
             cooldown_hours=_int(env, "AUTOTRADER_COOLDOWN_HOURS", 24, minimum=0),
         )
-        given = {k: v for k, v in overrides.items() if v is not None}
+        # Values as the CLI parsed them (typed there); replace() takes each by name.
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

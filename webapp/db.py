@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.elements import TextClause
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # How long one request may reasonably take; a writer waits at most this long for the lock.
@@ -81,3 +84,15 @@ def make_engine(url: str) -> AsyncEngine:
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def run_sql(
+    session: AsyncSession, statement: TextClause, params: Mapping[str, object]
+) -> CursorResult[*tuple[Any, ...]]:
+    """Run a plain-SQL statement in the session's transaction (its own connection).
+
+    sqlmodel's ``exec`` is typed for ORM statements only; a text statement would go
+    straight to this connection there too, with no autoflush, so nothing differs.
+    """
+    connection = await session.connection()
+    return await connection.execute(statement, dict(params))

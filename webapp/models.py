@@ -5,8 +5,22 @@ Columns holding a secret hold vault ciphertext (``v1.<kid>.…``), never plain t
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def id_of(row: _Row) -> int:
+    """The primary key of a saved row; a row never flushed has none, and using it is a bug."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it before using its id")
+    return row.id
 
 
 class User(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from webapp import __version__
 from webapp.brokers import BROKERS, CREDENTIAL_FIELDS
@@ -24,7 +25,7 @@ _SECRET_PROPS = {
 assert set(_SECRET_PROPS) == set(CREDENTIAL_FIELDS)
 
 
-def _ok(schema: dict) -> dict:
+def _ok(schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["status", "result"],
@@ -32,7 +33,7 @@ def _ok(schema: dict) -> dict:
     }
 
 
-def _json(schema: dict, description: str) -> dict:
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
@@ -56,7 +57,7 @@ _ID = {
 
 
 @cache
-def spec() -> dict:
+def spec() -> dict[str, Any]:
     """The whole document."""
     account_input = {**_PUBLIC_PROPS, **_SECRET_PROPS}
     return {

@@ -6,6 +6,7 @@ from webapp import db as database
 from webapp import keyring_check, schema
 from webapp.config import Settings
 from webapp.context import system_clock
+from webapp.models import id_of
 from webapp.repositories import events, two_factor, users
 from webapp.repositories import sessions as records
 
@@ -23,7 +24,7 @@ async def disable_two_factor(settings: Settings, username: str) -> str:
             had = user.totp_secret is not None
             now = system_clock()
             await two_factor.remove(db, user)
-            ended = await records.revoke_all(db, user.id, now)
+            ended = await records.revoke_all(db, id_of(user), now)
             await events.record(
                 db, "2fa_removed", now, user_id=user.id, detail="by operator (disable-2fa)"
             )

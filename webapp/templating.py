@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,17 +60,20 @@ def add_template_dir(folder: Path) -> None:
     loader = TEMPLATES.env.loader
     assert isinstance(loader, ChoiceLoader)
     if not any(getattr(x, "searchpath", None) == [str(folder)] for x in loader.loaders):
-        loader.loaders.append(FileSystemLoader(folder))
+        loader.loaders = [*loader.loaders, FileSystemLoader(folder)]
 
 
 def render(
     request: Request,
     name: str,
-    context: dict | None = None,
+    context: Mapping[str, object] | None = None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
     """Render ``name`` with the CSRF token and the signed-in user in context."""
-    full = {"csrf": csrf_token(request), "auth": getattr(request.state, "auth", None)}
+    full: dict[str, object] = {
+        "csrf": csrf_token(request),
+        "auth": getattr(request.state, "auth", None),
+    }
     full.update(context or {})
     return TEMPLATES.TemplateResponse(request, name, full, status_code=status_code, headers=headers)

@@ -39,7 +39,9 @@ def _text(max_len: int, what: str) -> Callable[[str], tuple[str, str]]:
     return check
 
 
-def _pattern(regex: re.Pattern[str], message: str, strip: bool = True):
+def _pattern(
+    regex: re.Pattern[str], message: str, strip: bool = True
+) -> Callable[[str], tuple[str, str]]:
     def check(value: str) -> tuple[str, str]:
         value = value.strip() if strip else value
         # fullmatch: with match and "$", a trailing newline would slip through.

@@ -10,6 +10,7 @@ from starlette.routing import Route
 from webapp import forms
 from webapp.alerts import address, catalog
 from webapp.context import get_ctx
+from webapp.models import id_of
 from webapp.repositories import users
 from webapp.sections.alerts import alerts_context, lockdown_context
 from webapp.security import policy, sessions
@@ -33,7 +34,7 @@ CONFIRM_REPLACED = "A newer address was entered since this link was sent: use th
 
 async def _reload(request: Request, auth: Auth) -> Auth:
     async with get_ctx(request).db() as db:
-        user = await users.by_id(db, auth.user.id)
+        user = await users.by_id(db, id_of(auth.user))
     assert user is not None
     fresh = Auth(user=user, record_id=auth.record_id)
     request.state.auth = fresh

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from webapp import forms, totp
 from webapp.context import get_ctx
-from webapp.models import User
+from webapp.models import User, id_of
 from webapp.repositories import api_keys, two_factor, users
 from webapp.sections.status import note_recovery_sign_in
 from webapp.security import audit, codes, holds, passkey_gate, password_gate, sessions, throttle
@@ -76,7 +76,7 @@ async def register(request: Request) -> Response:
         except users.UsernameTaken:
             errors["username"] = "That username is taken. Choose another one."
             return _register_error(request, username, errors)
-        await api_keys.issue(db, ctx.keys, user.id, ctx.now())
+        await api_keys.issue(db, ctx.keys, id_of(user), ctx.now())
         await audit.note(db, request, "registered", user.id)
         await db.commit()
     await sessions.sign_in(request, user)
@@ -203,7 +203,7 @@ async def code_submit(request: Request) -> Response:
         how = holds.RECOVERY_SIGNIN.removeprefix("with ")
         response = await _complete_sign_in(request, user, how)
         async with ctx.db() as db:  # say how many are left
-            note_recovery_sign_in(request, await two_factor.recovery_codes_left(db, user.id))
+            note_recovery_sign_in(request, await two_factor.recovery_codes_left(db, id_of(user)))
         return response
     return await _complete_sign_in(request, user, "password and code")
 

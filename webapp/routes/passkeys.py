@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from webapp import forms
 from webapp.context import get_ctx
-from webapp.models import User
+from webapp.models import User, id_of
 from webapp.repositories import passkeys as repo
 from webapp.repositories import two_factor, users
 from webapp.sections.passkeys import passkeys_context
@@ -41,7 +41,7 @@ async def _section(
     ctx = get_ctx(request)
     async with ctx.db() as db:
         user = await _reload(db, auth)
-        left = await two_factor.recovery_codes_left(db, user.id)
+        left = await two_factor.recovery_codes_left(db, id_of(user))
     here = Auth(user, auth.record_id)
     pending = two_factor.pending_secret(ctx.keys, user, ctx.now())
     tf = {**section_context(request, here, pending, left), "oob": True}
@@ -50,7 +50,7 @@ async def _section(
 
 
 async def _reload(db: AsyncSession, auth: Auth) -> User:
-    user = await users.by_id(db, auth.user.id)
+    user = await users.by_id(db, id_of(auth.user))
     assert user is not None
     return user
 
@@ -162,7 +162,7 @@ async def add(request: Request) -> Response:
 async def _target(request: Request, auth: Auth) -> tuple[int, str, bool] | None:
     passkey_id = request.path_params["passkey_id"]
     async with get_ctx(request).db() as db:
-        passkey = await repo.owned(db, auth.user.id, passkey_id)
+        passkey = await repo.owned(db, id_of(auth.user), passkey_id)
     if passkey is None:
         return None
     last = auth.user.totp_secret is None and auth.user.passkey_count <= 1

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from webapp import apikey
 from webapp.context import get_ctx
-from webapp.models import ApiKey
+from webapp.models import ApiKey, id_of
 from webapp.repositories import api_keys, two_factor
 from webapp.sections.account import activity_context, password_context, sessions_context
 from webapp.sections.alerts import alerts_context, lockdown_context
@@ -31,8 +31,8 @@ async def page(request: Request) -> Response:
     auth = await sessions.require(request)
     ctx = get_ctx(request)
     async with ctx.db() as db:
-        row = await api_keys.get(db, auth.user.id)
-        left = await two_factor.recovery_codes_left(db, auth.user.id)
+        row = await api_keys.get(db, id_of(auth.user))
+        left = await two_factor.recovery_codes_left(db, id_of(auth.user))
     pending = two_factor.pending_secret(ctx.keys, auth.user, ctx.now())
     context = {
         "masked": apikey.masked(row.hint) if row else "",
@@ -80,7 +80,7 @@ async def masked(request: Request) -> Response:
     auth = await sessions.require(request)
     ctx = get_ctx(request)
     async with ctx.db() as db:
-        row = await api_keys.get(db, auth.user.id)
+        row = await api_keys.get(db, id_of(auth.user))
     hint = row.hint if row else "????"
     return render(request, "partials/api_key.html", {"masked": apikey.masked(hint), "key_row": row})
 

@@ -7,18 +7,19 @@ from starlette.requests import Request
 from webapp.alerts import address, catalog
 from webapp.alerts.compose import CONFIRM_SECONDS
 from webapp.context import get_ctx
+from webapp.models import id_of
 from webapp.security import holds
 from webapp.security.sessions import Auth
 
 
 def alerts_context(
     request: Request, auth: Auth, errors: dict[str, str] | None = None, notice: str = ""
-) -> dict:
+) -> dict[str, object]:
     """The alert-address section's state (addresses only ever masked)."""
     ctx = get_ctx(request)
     user = auth.user
-    email = address.of_user(ctx.keys, user.id, user.email)
-    pending = address.of_user(ctx.keys, user.id, user.email_pending, "email_pending")
+    email = address.of_user(ctx.keys, id_of(user), user.email)
+    pending = address.of_user(ctx.keys, id_of(user), user.email_pending, "email_pending")
     pending_alive = (
         bool(pending)
         and user.email_pending_at is not None
@@ -41,7 +42,7 @@ def lockdown_context(
     errors: dict[str, str] | None = None,
     notice: str = "",
     unlocked: bool = False,
-) -> dict:
+) -> dict[str, object]:
     """The lock-down section's state: locked or not, cool-down left and why."""
     ctx = get_ctx(request)
     user = auth.user

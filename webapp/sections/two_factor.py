@@ -19,7 +19,7 @@ def section_context(
     codes: list[str] | None = None,
     error: str = "",
     code: str = "",
-) -> dict:
+) -> dict[str, object]:
     """Everything the 2FA section template shows, for one user."""
     ctx = get_ctx(request)
     user = auth.user

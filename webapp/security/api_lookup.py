@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from webapp.models import ApiKey, User
 
@@ -49,16 +50,16 @@ _COLUMNS = (
 )
 _CORE = (
     select(
-        User.id,
-        User.username,
-        or_(User.totp_secret.is_not(None), User.passkey_count > 0),
-        User.login_2fa,
-        User.credentials_2fa,
-        ApiKey.last_used_at,
-        User.locked_at.is_not(None),
+        col(User.id),
+        col(User.username),
+        or_(col(User.totp_secret).is_not(None), col(User.passkey_count) > 0),
+        col(User.login_2fa),
+        col(User.credentials_2fa),
+        col(ApiKey.last_used_at),
+        col(User.locked_at).is_not(None),
     )
-    .join(ApiKey, ApiKey.user_id == User.id)
-    .where(ApiKey.digest.in_(bindparam("digests", expanding=True)))
+    .join(ApiKey, col(ApiKey.user_id) == User.id)
+    .where(col(ApiKey.digest).in_(bindparam("digests", expanding=True)))
 )
 
 

@@ -141,7 +141,7 @@ def current(request: Request) -> Proofs:
             value = raw.get(factor.value)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 at[factor] = float(value)
-    made = getattr(request.state, "proven", frozenset())
+    made: frozenset[Factor] = getattr(request.state, "proven", frozenset())
     return Proofs(at=at, this_request=made)
 
 

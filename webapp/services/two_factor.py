@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.models import User
+from webapp.models import User, id_of
 from webapp.repositories import sessions as records
 from webapp.repositories import two_factor, users
 from webapp.security import codes
@@ -75,7 +75,7 @@ async def confirm(actor: Actor, code: str) -> Confirmed:
         if user.totp_secret is not None:  # a concurrent confirmation won
             return Confirmed(user, Outcome.fail(409, ALREADY_ENROLLED))
         new_codes = await two_factor.confirm(db, ctx.keys, user, secret, user.totp_last_step or 0)
-        await records.revoke_all(db, user.id, ctx.now(), keep=actor.record_id)
+        await records.revoke_all(db, id_of(user), ctx.now(), keep=actor.record_id)
         await actor.note(db, "2fa_enrolled")
         await db.commit()
     return Confirmed(user, outcome, new_codes)

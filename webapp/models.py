@@ -10,6 +10,8 @@ from typing import Protocol
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from webapp.trading_fields import RULES
+
 
 class _Row(Protocol):
     @property
@@ -139,10 +141,11 @@ class TradingAccount(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     broker: str = Field(max_length=32)
-    platform: str = Field(max_length=40)
-    pseudo_acc_name: str = Field(max_length=40)
-    nickname_key: str = Field(max_length=40)  # lower-cased: nicknames unique per user
-    login_id: str = Field(max_length=64)
+    # Column sizes are the field rules' (migrations keep the numbers of their day).
+    platform: str = Field(max_length=RULES["platform"].max_length)
+    pseudo_acc_name: str = Field(max_length=RULES["pseudoAccName"].max_length)
+    nickname_key: str = Field(max_length=RULES["pseudoAccName"].max_length)  # lower-cased
+    login_id: str = Field(max_length=RULES["loginId"].max_length)
     credentials: str  # vault ciphertext of a JSON object of the credential fields
     created_at: float
     updated_at: float

@@ -13,6 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from webapp import __version__
 from webapp.security.sessions import csrf_token
+from webapp.trading_fields import RULES
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -49,6 +50,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["utc"] = _utc
     env.filters["iso"] = _iso
     env.globals["version"] = __version__
+    env.globals["field_rules"] = RULES  # trading-account inputs take their limits from here
     return Jinja2Templates(env=env)
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sqlalchemy import Index, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import ColumnElement, Index, UniqueConstraint, or_
+from sqlmodel import Field, SQLModel, col
 
 from webapp.trading_fields import RULES
 
@@ -62,9 +62,19 @@ class User(SQLModel, table=True):
     passkey_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
     @property
-    def has_second_factor(self) -> bool:
+    def has_totp(self) -> bool:
+        """Whether an authenticator app is set up (its codes, or recovery codes, are asked)."""
+        return self.totp_secret is not None
+
+    @property
+    def enrolled(self) -> bool:
         """Whether 2FA is set up: an authenticator app, a passkey, or both."""
-        return self.totp_secret is not None or self.passkey_count > 0
+        return self.has_totp or self.passkey_count > 0
+
+    @classmethod
+    def enrolled_sql(cls) -> ColumnElement[bool]:
+        """:attr:`enrolled` as SQL, for queries that read it without loading the user."""
+        return or_(col(cls.totp_secret).is_not(None), col(cls.passkey_count) > 0)
 
 
 class ApiKey(SQLModel, table=True):

@@ -21,7 +21,7 @@ async def disable_two_factor(settings: Settings, username: str) -> str:
             user = await users.by_username(db, username)
             if user is None:
                 return f"No user named {username!r}; nothing changed."
-            had = user.totp_secret is not None
+            had = user.has_totp
             now = system_clock()
             await two_factor.remove(db, user)
             ended = await records.revoke_all(db, id_of(user), now)

@@ -142,7 +142,7 @@ async def login(request: Request) -> Response:
             await db.commit()
     if not outcome.ok or user is None:
         return _login_error(request, username, outcome.message, outcome.status)
-    if user.login_2fa and user.has_second_factor:
+    if user.login_2fa and user.enrolled:
         await sessions.sign_out(request)  # a session this browser still had ends here
         # A random id for this pending sign-in binds its passkey challenge to this browser.
         pending = {"pending_uid": user.id, "pending_at": ctx.now()}
@@ -173,7 +173,7 @@ def _code_page(
     context = {
         "error": error,
         "code": code,
-        "totp": user.totp_secret is not None,
+        "totp": user.has_totp,
         "passkeys": user.passkey_count > 0,
     }
     return render(request, "auth/code.html", context, status_code=status)

@@ -57,9 +57,9 @@ async def _reload(db: AsyncSession, auth: Auth) -> User:
 
 def _intro(auth: Auth, first: str) -> str:
     user = auth.user
-    if user.totp_secret is not None and user.passkey_count:
+    if user.has_totp and user.passkey_count:
         second = " and a current 6-digit code, a recovery code, or use a passkey."
-    elif user.totp_secret is not None:
+    elif user.has_totp:
         second = " and a current 6-digit code (or a recovery code)."
     elif user.passkey_count:
         second = ", then use a passkey you already added (or enter a recovery code)."
@@ -165,7 +165,7 @@ async def _target(request: Request, auth: Auth) -> tuple[int, str, bool] | None:
         passkey = await repo.owned(db, id_of(auth.user), passkey_id)
     if passkey is None:
         return None
-    last = auth.user.totp_secret is None and auth.user.passkey_count <= 1
+    last = not auth.user.has_totp and auth.user.passkey_count <= 1
     return passkey_id, passkey.name, last
 
 

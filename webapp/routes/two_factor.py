@@ -64,7 +64,7 @@ async def confirm(request: Request) -> Response:
     auth = await sessions.require(request)
     form = await forms.read(request, "code", "password", "passkey")
     typed = form["code"][:32]
-    if auth.user.totp_secret is None and policy.missing(request, auth.user, Action.ENROL_2FA):
+    if not auth.user.has_totp and policy.missing(request, auth.user, Action.ENROL_2FA):
         # The code here is the new app's; an existing second factor can only be a passkey.
         outcome = await policy.prove(
             request, auth.user, Action.ENROL_2FA, form["password"], "", passkey=form["passkey"]
@@ -161,7 +161,7 @@ async def change_form(request: Request) -> Response:
     """The modal for one 2FA change (always password and code)."""
     auth = await sessions.require(request)
     action = request.path_params["action"]
-    if action not in CHANGES or not auth.user.has_second_factor:
+    if action not in CHANGES or not auth.user.enrolled:
         return await _not_possible(request, auth, action)
     blocked = await guard(request, auth, _modal(action), {})
     assert blocked is not None  # CHANGE_2FA needs a proof in this very request
@@ -173,7 +173,7 @@ async def change(request: Request) -> Response:
     auth = await sessions.require(request)
     action = request.path_params["action"]
     form = await forms.read(request, *FIELDS)
-    if action not in CHANGES or not auth.user.has_second_factor:
+    if action not in CHANGES or not auth.user.enrolled:
         return await _not_possible(request, auth, action)
     blocked = await guard(request, auth, _modal(action), form)
     if blocked is not None:

@@ -46,9 +46,9 @@ def password_context(
 ) -> dict[str, object]:
     """The change-password form's state."""
     return {
-        "ask_code": auth.user.has_second_factor,
+        "ask_code": auth.user.enrolled,
         "ask_passkey": auth.user.passkey_count > 0,
-        "totp": auth.user.totp_secret is not None,
+        "totp": auth.user.has_totp,
         "pw_errors": errors or {},
         "pw_notice": notice,
     }

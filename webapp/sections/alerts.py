@@ -31,7 +31,7 @@ def alerts_context(
         "al_switches": [(c, label, getattr(user, c)) for c, label in catalog.SWITCHES.items()],
         "al_errors": errors or {},
         "al_notice": notice,
-        "al_ask_code": user.totp_secret is not None,
+        "al_ask_code": user.has_totp,
         "al_value": "",
     }
 
@@ -57,5 +57,5 @@ def lockdown_context(
         "ld_errors": errors or {},
         "ld_notice": notice,
         "ld_unlocked": unlocked,
-        "ld_ask_code": user.totp_secret is not None,
+        "ld_ask_code": user.has_totp,
     }

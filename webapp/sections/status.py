@@ -22,7 +22,7 @@ async def status_context(request: Request, auth: Auth) -> dict[str, object]:
     user = auth.user
     return {
         "st": {
-            "enrolled": user.totp_secret is not None,
+            "enrolled": user.has_totp,
             "login_2fa": user.login_2fa,
             "credentials_2fa": user.credentials_2fa,
             "key_used": key.last_used_at if key else None,

@@ -104,7 +104,7 @@ async def settle_refusal(
 
 
 def _secret_or_none(ctx: AppContext, user: User) -> str | None:
-    return totp_secret(ctx, user) if user.totp_secret is not None else None
+    return totp_secret(ctx, user) if user.has_totp else None
 
 
 async def _check_totp(

@@ -94,7 +94,7 @@ async def guard(
         ask_password=Factor.PASSWORD in asks,
         ask_code=ask_code,
         ask_passkey=ask_code and auth.user.passkey_count > 0,
-        totp=auth.user.totp_secret is not None,
+        totp=auth.user.has_totp,
         name=form.get("passkey_name", "")[:64],
     )
     if not submitted:

@@ -124,7 +124,7 @@ def needed(user: User, action: str) -> frozenset[Factor]:
     """The factors ``action`` needs from ``user`` right now."""
     rule = POLICY[action]
     factors = {Factor.PASSWORD} if rule.password else set()
-    enrolled = user.has_second_factor
+    enrolled = user.enrolled
     if (rule.second is Second.ENROLLED and enrolled) or (
         rule.second is Second.CREDENTIALS_2FA and enrolled and user.credentials_2fa
     ):

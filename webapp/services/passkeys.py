@@ -135,7 +135,7 @@ async def remove(actor: Actor, passkey_id: int) -> str | None:
         passkey = await repo.owned(db, id_of(user), passkey_id)
         if passkey is None or not await repo.remove(db, user, passkey_id):
             return None
-        if not user.has_second_factor:
+        if not user.enrolled:
             await two_factor.remove(db, user)
         ended = await records.revoke_all(db, id_of(user), ctx.now(), keep=actor.record_id)
         await actor.note(db, "passkey_removed", f"{passkey.name}; {ended} other sessions ended")

@@ -6,7 +6,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
@@ -38,6 +47,20 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
+@pass_context
+def _path_for(context: Context, name: str, /, **params: object) -> str:
+    """The path of a named route: no scheme or host, so links stay right behind a proxy.
+
+    From the request's app; a page rendered without a request (the 500 page) passes
+    ``app`` instead.
+    """
+    app: Starlette | None = context.get("app")
+    if app is None:
+        app = context["request"].app
+    assert app is not None
+    return str(app.url_path_for(name, **params))
+
+
 def make_templates() -> Jinja2Templates:
     """The app's templates with a strict, autoescaping environment."""
     env = Environment(
@@ -50,6 +73,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["utc"] = _utc
     env.filters["iso"] = _iso
     env.globals["version"] = __version__
+    env.globals["path_for"] = _path_for
     env.globals["field_rules"] = RULES  # trading-account inputs take their limits from here
     return Jinja2Templates(env=env)
 

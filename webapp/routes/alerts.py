@@ -164,12 +164,12 @@ async def confirm_link_submit(request: Request) -> Response:
 
 
 routes = [
-    Route(f"{BASE}/email", change_email, methods=["POST"]),
-    Route(f"{BASE}/alerts", switches, methods=["POST"]),
-    Route(f"{BASE}/lock", lock_now, methods=["POST"]),
-    Route(f"{BASE}/unlock", unlock, methods=["POST"]),
-    Route("/lock", lock_link, methods=["GET"]),
-    Route("/lock", lock_link_submit, methods=["POST"]),
-    Route("/email/confirm", confirm_link, methods=["GET"]),
-    Route("/email/confirm", confirm_link_submit, methods=["POST"]),
+    Route(f"{BASE}/email", change_email, methods=["POST"], name="alerts.email"),
+    Route(f"{BASE}/alerts", switches, methods=["POST"], name="alerts.switches"),
+    Route(f"{BASE}/lock", lock_now, methods=["POST"], name="lockdown.lock"),
+    Route(f"{BASE}/unlock", unlock, methods=["POST"], name="lockdown.unlock"),
+    Route("/lock", lock_link, methods=["GET"], name="link.lock"),
+    Route("/lock", lock_link_submit, methods=["POST"], name="link.lock"),
+    Route("/email/confirm", confirm_link, methods=["GET"], name="link.confirm_email"),
+    Route("/email/confirm", confirm_link_submit, methods=["POST"], name="link.confirm_email"),
 ]

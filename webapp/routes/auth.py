@@ -264,14 +264,16 @@ async def logout(request: Request) -> Response:
 
 
 routes = [
-    Route("/", index, methods=["GET"]),
-    Route("/register", register_form, methods=["GET"]),
-    Route("/register", register, methods=["POST"]),
-    Route("/login", login_form, methods=["GET"]),
-    Route("/login", login, methods=["POST"]),
-    Route("/login/code", code_form, methods=["GET"]),
-    Route("/login/code", code_submit, methods=["POST"]),
-    Route("/login/passkey/options", passkey_options, methods=["POST"]),
-    Route("/login/passkey", passkey_submit, methods=["POST"]),
-    Route("/logout", logout, methods=["POST"]),
+    Route("/", index, methods=["GET"], name="home"),
+    Route("/register", register_form, methods=["GET"], name="register"),
+    Route("/register", register, methods=["POST"], name="register"),
+    Route("/login", login_form, methods=["GET"], name="login"),
+    Route("/login", login, methods=["POST"], name="login"),
+    Route("/login/code", code_form, methods=["GET"], name="login.code"),
+    Route("/login/code", code_submit, methods=["POST"], name="login.code"),
+    Route(
+        "/login/passkey/options", passkey_options, methods=["POST"], name="login.passkey_options"
+    ),
+    Route("/login/passkey", passkey_submit, methods=["POST"], name="login.passkey"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
 ]

@@ -205,10 +205,12 @@ async def _gone(request: Request, auth: Auth) -> Response:
 
 
 routes = [
-    Route(f"{BASE}/options", creation_options, methods=["POST"]),
-    Route(f"{BASE}/assert", assertion_options, methods=["POST"]),
-    Route(f"{BASE}/add", add_form, methods=["GET"]),
-    Route(f"{BASE}/add", add, methods=["POST"]),
-    Route(f"{BASE}/{{passkey_id:int}}/remove", remove_form, methods=["GET"]),
-    Route(f"{BASE}/{{passkey_id:int}}/remove", remove, methods=["POST"]),
+    Route(f"{BASE}/options", creation_options, methods=["POST"], name="passkeys.options"),
+    Route(f"{BASE}/assert", assertion_options, methods=["POST"], name="passkeys.assert"),
+    Route(f"{BASE}/add", add_form, methods=["GET"], name="passkeys.add"),
+    Route(f"{BASE}/add", add, methods=["POST"], name="passkeys.add"),
+    Route(
+        f"{BASE}/{{passkey_id:int}}/remove", remove_form, methods=["GET"], name="passkeys.remove"
+    ),
+    Route(f"{BASE}/{{passkey_id:int}}/remove", remove, methods=["POST"], name="passkeys.remove"),
 ]

@@ -120,9 +120,11 @@ def _revealed(request: Request, plain: str, notice: str, row: ApiKey | None) -> 
 
 
 routes = [
-    Route(BASE, page, methods=["GET"]),
-    Route(f"{BASE}/api-key/masked", masked, methods=["GET"]),
-    Route(f"{BASE}/api-key/view", view, methods=["POST"]),
-    Route(f"{BASE}/api-key/regenerate", regenerate_form, methods=["GET"]),
-    Route(f"{BASE}/api-key/regenerate", regenerate, methods=["POST"]),
+    Route(BASE, page, methods=["GET"], name="security"),
+    Route(f"{BASE}/api-key/masked", masked, methods=["GET"], name="api_key.masked"),
+    Route(f"{BASE}/api-key/view", view, methods=["POST"], name="api_key.view"),
+    Route(
+        f"{BASE}/api-key/regenerate", regenerate_form, methods=["GET"], name="api_key.regenerate"
+    ),
+    Route(f"{BASE}/api-key/regenerate", regenerate, methods=["POST"], name="api_key.regenerate"),
 ]

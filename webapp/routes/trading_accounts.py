@@ -243,14 +243,14 @@ async def delete(
 
 _ID = "{account_id:int}"
 routes = [
-    Route(BASE, index, methods=["GET"]),
-    Route(BASE, create, methods=["POST"]),
-    Route(f"{BASE}/new", new_form, methods=["GET"]),
-    Route(f"{BASE}/{_ID}", card, methods=["GET"]),
-    Route(f"{BASE}/{_ID}", save, methods=["POST"]),
-    Route(f"{BASE}/{_ID}/view", view, methods=["POST"]),
-    Route(f"{BASE}/{_ID}/masked", masked, methods=["GET"]),
-    Route(f"{BASE}/{_ID}/edit", edit_form, methods=["POST"]),
-    Route(f"{BASE}/{_ID}/delete", delete_form, methods=["GET"]),
-    Route(f"{BASE}/{_ID}/delete", delete, methods=["POST"]),
+    Route(BASE, index, methods=["GET"], name="trading.list"),
+    Route(BASE, create, methods=["POST"], name="trading.list"),
+    Route(f"{BASE}/new", new_form, methods=["GET"], name="trading.new"),
+    Route(f"{BASE}/{_ID}", card, methods=["GET"], name="trading.card"),
+    Route(f"{BASE}/{_ID}", save, methods=["POST"], name="trading.card"),
+    Route(f"{BASE}/{_ID}/view", view, methods=["POST"], name="trading.view"),
+    Route(f"{BASE}/{_ID}/masked", masked, methods=["GET"], name="trading.masked"),
+    Route(f"{BASE}/{_ID}/edit", edit_form, methods=["POST"], name="trading.edit"),
+    Route(f"{BASE}/{_ID}/delete", delete_form, methods=["GET"], name="trading.delete"),
+    Route(f"{BASE}/{_ID}/delete", delete, methods=["POST"], name="trading.delete"),
 ]

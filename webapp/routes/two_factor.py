@@ -199,9 +199,9 @@ async def _not_possible(request: Request, auth: Auth, action: str) -> Response:
 
 
 routes = [
-    Route(f"{BASE}/setup", setup, methods=["POST"]),
-    Route(f"{BASE}/cancel", cancel, methods=["POST"]),
-    Route(f"{BASE}/confirm", confirm, methods=["POST"]),
-    Route(f"{BASE}/{{action}}", change_form, methods=["GET"]),
-    Route(f"{BASE}/{{action}}", change, methods=["POST"]),
+    Route(f"{BASE}/setup", setup, methods=["POST"], name="2fa.setup"),
+    Route(f"{BASE}/cancel", cancel, methods=["POST"], name="2fa.cancel"),
+    Route(f"{BASE}/confirm", confirm, methods=["POST"], name="2fa.confirm"),
+    Route(f"{BASE}/{{action}}", change_form, methods=["GET"], name="2fa.change"),
+    Route(f"{BASE}/{{action}}", change, methods=["POST"], name="2fa.change"),
 ]

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from webapp import __version__
+from webapp import __version__, dom_ids
 from webapp.security.sessions import csrf_token
 from webapp.trading_fields import RULES
 
@@ -74,6 +74,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["iso"] = _iso
     env.globals["version"] = __version__
     env.globals["path_for"] = _path_for
+    env.globals["ids"] = dom_ids  # the ids htmx swaps by, shared with the routes
     env.globals["field_rules"] = RULES  # trading-account inputs take their limits from here
     return Jinja2Templates(env=env)
 

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from webapp import dom_ids as ids
 from webapp import forms
 from webapp.context import get_ctx
 from webapp.models import User, id_of
@@ -77,7 +78,7 @@ def _add_modal(auth: Auth, error: str = "") -> Modal:
             "or a security key). It then works wherever a 6-digit code is asked for.",
         ),
         url=f"{BASE}/add",
-        target="#passkeys",
+        target=ids.target(ids.PASSKEYS),
         action=Action.ADD_PASSKEY,
         submit="Create passkey",
         name_label="Name for this passkey",
@@ -98,7 +99,7 @@ def _remove_modal(auth: Auth, passkey_id: int, name: str, last: bool) -> Modal:
         title=f"Remove passkey “{name}”",
         intro=_intro(auth, "This passkey will no longer be accepted."),
         url=f"{BASE}/{passkey_id}/remove",
-        target="#passkeys",
+        target=ids.target(ids.PASSKEYS),
         action=Action.REMOVE_PASSKEY,
         submit="Remove passkey",
         confirm=confirm,
@@ -199,7 +200,7 @@ async def remove(request: Request) -> Response:
 
 async def _gone(request: Request, auth: Auth) -> Response:
     response = await _section(request, auth, 404, error=GONE)
-    response.headers["HX-Retarget"] = "#passkeys"
+    response.headers["HX-Retarget"] = ids.target(ids.PASSKEYS)
     response.headers["HX-Reswap"] = "outerHTML"
     return response
 

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from webapp import apikey
+from webapp import dom_ids as ids
 from webapp.context import get_ctx
 from webapp.models import ApiKey, id_of
 from webapp.repositories import api_keys, two_factor
@@ -55,7 +56,7 @@ async def _view_modal(request: Request, auth: Auth) -> Modal:
         title="View API key",
         intro="Enter your AutoTrader login password to show your API key.",
         url=f"{BASE}/api-key/view",
-        target="#api-key",
+        target=ids.target(ids.API_KEY),
         action=Action.VIEW_API_KEY,
         submit="Show key",
     )
@@ -67,7 +68,7 @@ async def _regenerate_modal(request: Request, auth: Auth) -> Modal:
         intro="A new key replaces the current one. Programs using the old key stop working "
         "at once until you give them the new key.",
         url=f"{BASE}/api-key/regenerate",
-        target="#api-key",
+        target=ids.target(ids.API_KEY),
         action=Action.REGENERATE_API_KEY,
         submit="Re-generate",
         confirm="I understand that the current key stops working immediately.",

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from webapp import dom_ids as ids
 from webapp import forms
 from webapp.brokers import BROKERS, CREDENTIAL_FIELDS
 from webapp.context import get_ctx
@@ -107,7 +108,7 @@ def _view_modal(account: TradingAccount) -> Modal:
         title=f"View credentials of {account.pseudo_acc_name}",
         intro="Enter your AutoTrader login password to show this account's credentials.",
         url=f"{BASE}/{account.id}/view",
-        target=f"#acct-{account.id}-creds",
+        target=ids.target(ids.account_credentials(id_of(account))),
         action=Action.VIEW_CREDENTIALS,
         submit="Show credentials",
     )
@@ -118,7 +119,7 @@ def _edit_modal(account: TradingAccount) -> Modal:
         title=f"Edit {account.pseudo_acc_name}",
         intro="Enter your AutoTrader login password to change this account.",
         url=f"{BASE}/{account.id}/edit",
-        target=f"#acct-{account.id}",
+        target=ids.target(ids.account(id_of(account))),
         action=Action.EDIT_CREDENTIALS,
         submit="Continue",
     )
@@ -127,7 +128,9 @@ def _edit_modal(account: TradingAccount) -> Modal:
 def _save_modal(account: TradingAccount) -> Modal:
     # The edit form's fields travel with the modal's, so nothing typed is lost.
     return replace(
-        _edit_modal(account), url=f"{BASE}/{account.id}", include=f"#acct-{account.id}-form"
+        _edit_modal(account),
+        url=f"{BASE}/{account.id}",
+        include=ids.target(ids.account_form(id_of(account))),
     )
 
 
@@ -136,7 +139,7 @@ def _delete_modal(account: TradingAccount) -> Modal:
         title=f"Delete {account.pseudo_acc_name}",
         intro="The account and its stored credentials are removed for good.",
         url=f"{BASE}/{account.id}/delete",
-        target=f"#acct-{account.id}",
+        target=ids.target(ids.account(id_of(account))),
         action=Action.DELETE_CREDENTIALS,
         submit="Delete account",
         confirm="I understand that this cannot be undone.",

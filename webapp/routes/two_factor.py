@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from webapp import dom_ids as ids
 from webapp import forms
 from webapp.context import get_ctx
 from webapp.models import id_of
@@ -149,7 +150,7 @@ def _modal(action: str) -> Modal:
         title=change.title,
         intro=change.intro,
         url=f"{BASE}/{action}",
-        target="#twofactor",
+        target=ids.target(ids.TWO_FACTOR),
         submit=change.submit,
         action=Action.CHANGE_2FA,
         confirm=change.confirm,
@@ -193,7 +194,7 @@ async def _not_possible(request: Request, auth: Auth, action: str) -> Response:
     )
     async with get_ctx(request).db() as db:
         response = await _section(request, auth, db, status, error=message)
-    response.headers["HX-Retarget"] = "#twofactor"
+    response.headers["HX-Retarget"] = ids.target(ids.TWO_FACTOR)
     response.headers["HX-Reswap"] = "outerHTML"
     return response
 

@@ -21,6 +21,7 @@ from typing import Concatenate, Generic, ParamSpec, overload
 from starlette.requests import Request
 from starlette.responses import Response
 
+from webapp import dom_ids as ids
 from webapp import forms
 from webapp.context import get_ctx
 from webapp.security import holds, policy, sessions
@@ -66,7 +67,7 @@ class Modal:
 
 def show(request: Request, modal: Modal, status_code: int = 200) -> Response:
     """The modal, aimed at ``#modal-root`` whatever the triggering element targeted."""
-    headers = {"HX-Retarget": "#modal-root", "HX-Reswap": "innerHTML"}
+    headers = {"HX-Retarget": ids.target(ids.MODAL_ROOT), "HX-Reswap": "innerHTML"}
     return render(
         request,
         "partials/stepup_modal.html",

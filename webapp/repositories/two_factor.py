@@ -15,14 +15,15 @@ from webapp.repositories import passkeys
 from webapp.sealed_columns import USER_RECOVERY_KEY, USER_TOTP_PENDING, USER_TOTP_SECRET
 from webapp.vault import KeyRing
 
-PENDING_SECONDS = 600
+# How long a new authenticator-app secret waits for its first code (the set-up).
+TOTP_SETUP_SECONDS = 600
 
 
 def pending_secret(keys: KeyRing, user: User, now: float) -> str | None:
     """The unconfirmed secret being set up, unless there is none or it expired."""
     if user.totp_pending is None or user.totp_pending_at is None:
         return None
-    if now - user.totp_pending_at > PENDING_SECONDS:
+    if now - user.totp_pending_at > TOTP_SETUP_SECONDS:
         return None
     return keys.decrypt_text(user.totp_pending, USER_TOTP_PENDING.bound_to(user.id))
 

@@ -20,7 +20,8 @@ from webapp.services import passkeys as passkey_service
 from webapp.templating import render
 
 HOME = "/settings/security"
-PENDING_SECONDS = 300
+# How long a sign-in waits for its second factor after the password was right.
+SIGN_IN_2FA_SECONDS = 300
 LOCKED_NOTICE = (
     "Your account is locked: API keys are suspended and every session has ended. "
     "Sign in, then unlock it on the Security page."
@@ -161,7 +162,7 @@ async def _pending_user(request: Request) -> User | None:
     uid, at = request.session.get("pending_uid"), request.session.get("pending_at")
     if not isinstance(uid, int) or not isinstance(at, int | float):
         return None
-    if not 0 <= ctx.now() - at <= PENDING_SECONDS:
+    if not 0 <= ctx.now() - at <= SIGN_IN_2FA_SECONDS:
         return None
     async with ctx.db() as db:
         return await users.by_id(db, uid)

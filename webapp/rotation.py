@@ -45,6 +45,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from webapp import db as database
@@ -222,9 +223,9 @@ async def key_ids_in_use(engine: AsyncEngine, ring: KeyRing) -> set[str]:
     return used
 
 
-def _secure_delete(dbapi_connection: object, _record: object) -> None:
+def _secure_delete(dbapi_connection: DBAPIConnection, _record: object) -> None:
     # Space freed by rotation's own updates is zeroed, not left holding old ciphertext.
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 

@@ -169,7 +169,7 @@ async def test_turning_credentials_2fa_on_voids_password_only_proofs(app, trader
 
 def test_policy_table_covers_every_action_and_never_pairs_old_factors():
     assert set(POLICY) >= set(Action)
-    user = type("U", (), {"has_second_factor": True, "credentials_2fa": True})()
+    user = type("U", (), {"enrolled": True, "credentials_2fa": True})()
     for action in (Action.VIEW_API_KEY, Action.CHANGE_2FA):
         assert policy.needed(user, action) == {Factor.PASSWORD, Factor.SECOND}
     password_only = Proofs(at={Factor.PASSWORD: 100.0})

@@ -165,7 +165,7 @@ async def test_first_passkey_needs_the_password_and_brings_recovery_codes(app, t
     assert len(re.findall(r"<li><code>[a-z2-9]{5}-[a-z2-9]{5}</code></li>", added.text)) == 10
     assert 'id="twofactor"' in added.text and 'hx-swap-oob="true"' in added.text
     user = await alice(app)
-    assert user.passkey_count == 1 and user.has_second_factor
+    assert user.passkey_count == 1 and user.enrolled
     # The user handle is random, not the username or the id.
     assert key.user_handle not in (b"alice", str(user.id).encode())
     assert len(key.user_handle) == 32
@@ -369,7 +369,7 @@ async def test_removing_the_last_second_factor_turns_2fa_off(app, with_passkey):
     removed = await trader.hx("POST", f"{BASE}/{passkey_id}/remove", data)
     assert removed.status_code == 200, removed.text
     user = await alice(app)
-    assert user.passkey_count == 0 and not user.has_second_factor
+    assert user.passkey_count == 0 and not user.enrolled
     assert user.credentials_2fa is False and user.recovery_key is None
     assert "passkey_removed" in await kinds(app)
     assert (await trader.view_key()).status_code == 200  # password alone again

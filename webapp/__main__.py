@@ -9,10 +9,14 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from webapp import logs
 from webapp.config import ConfigError, Settings
 from webapp.schema import SchemaBehind, SchemaNewer
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -64,7 +68,7 @@ def serve(args: argparse.Namespace) -> int:
     if workers > 1:
         # Each worker process builds its own app from the environment: hand it the flags.
         os.environ["AUTOTRADER_DATA_DIR"] = str(settings.data_dir)
-        app: object = "webapp.app:worker_app"
+        app: str | Starlette = "webapp.app:worker_app"
     else:
         app = create_app(settings)
     # uvicorn's own access log prints query strings; ours (AccessLogMiddleware) does not.
@@ -192,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the chosen command."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except Exception as exc:
         print(f"error: {_sentence(args.command, exc)}", file=sys.stderr)
         if os.environ.get("AUTOTRADER_LOG_LEVEL", "").strip().lower() == "debug":

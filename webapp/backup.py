@@ -78,7 +78,8 @@ def _copy(source: Path, partial: Path) -> int:
     try:
         with dst:
             src.backup(dst)  # pages copied under SQLite's own locking: a consistent snapshot
-        return dst.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+        tables = dst.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()
+        return int(tables[0])
     finally:
         src.close()
         dst.close()

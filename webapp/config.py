@@ -391,5 +391,5 @@ class Settings:
         """Read AUTOTRADER_* variables; keyword overrides (CLI flags) win."""
         env = os.environ if env is None else env
         settings = cls(**{s.attr: s.read(env) for s in SETTINGS})
-        given = {k: v for k, v in overrides.items() if v is not None}
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

@@ -47,4 +47,5 @@ class AppContext:
 
 def get_ctx(request: Request) -> AppContext:
     """The app context of the request's app."""
-    return request.app.state.ctx
+    ctx: AppContext = request.app.state.ctx
+    return ctx

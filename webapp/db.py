@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, CursorResult, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.elements import TextClause
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.config import ConfigError
@@ -28,25 +32,27 @@ BUSY_TIMEOUT_MS = REQUEST_BUDGET_SECONDS * 1000
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT")
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: object) -> None:
     # WAL lets readers run beside a writer; the busy timeout makes a writer wait for
     # the write lock instead of failing at once.
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
     # The driver must not open transactions by itself: _begin_on_first_write does.
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    dbapi_connection.isolation_level = None
 
 
 def _begin_on_first_write(conn: Connection, cursor: object, statement: str, *_args: object) -> None:
     if statement.lstrip()[:9].upper().startswith(_WRITES):
         driver = conn.connection.driver_connection
-        if not driver.in_transaction:  # type: ignore[union-attr]
-            dbapi = conn.connection.dbapi_connection
-            begin = dbapi.cursor()  # type: ignore[union-attr]
+        dbapi = conn.connection.dbapi_connection
+        # A connection running a statement is checked out: both are set.
+        assert driver is not None and dbapi is not None
+        if not driver.in_transaction:
+            begin = dbapi.cursor()
             begin.execute("BEGIN IMMEDIATE")
             begin.close()
 
@@ -89,3 +95,15 @@ def make_engine(url: str) -> AsyncEngine:
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def run_sql(
+    session: AsyncSession, statement: TextClause, params: Mapping[str, object]
+) -> CursorResult[*tuple[Any, ...]]:
+    """Run a plain-SQL statement in the session's transaction (its own connection).
+
+    sqlmodel's ``exec`` is typed for ORM statements only; a text statement would go
+    straight to this connection there too, with no autoflush, so nothing differs.
+    """
+    connection = await session.connection()
+    return await connection.execute(statement, dict(params))

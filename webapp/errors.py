@@ -19,10 +19,11 @@ log = logging.getLogger("webapp")
 MESSAGE = "Something went wrong on our side. Try again."
 
 
-def page(status: int, message: str) -> bytes:
+def page(status: int, message: str, app: object) -> bytes:
     """The error page as bytes, rendered with no session, user or CSRF token."""
     template = TEMPLATES.env.get_template("error.html")
-    return template.render(status=status, message=message, csrf="", auth=None).encode()
+    context = {"status": status, "message": message, "csrf": "", "auth": None, "app": app}
+    return template.render(context).encode()
 
 
 def _body(scope: Scope) -> tuple[bytes, bytes]:
@@ -33,7 +34,7 @@ def _body(scope: Scope) -> tuple[bytes, bytes]:
         return body, b"application/json"
     if headers.get(b"hx-request") == b"true":
         return MESSAGE.encode(), b"text/plain; charset=utf-8"
-    return page(500, MESSAGE), b"text/html; charset=utf-8"
+    return page(500, MESSAGE, scope["app"]), b"text/html; charset=utf-8"
 
 
 class ErrorPageMiddleware(HttpMiddleware):

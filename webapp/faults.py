@@ -109,7 +109,8 @@ def state_of(request: Request) -> FaultState:
     app_state = request.app.state
     if not hasattr(app_state, "faults"):
         app_state.faults = FaultState()
-    return app_state.faults
+    faults: FaultState = app_state.faults
+    return faults
 
 
 def _answer(request: Request, message: str) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -62,7 +63,7 @@ async def is_empty(conn: AsyncConnection) -> bool:
     return (await conn.execute(text("SELECT 1 FROM users LIMIT 1"))).first() is None
 
 
-def _not_under(column: str, kids: list[str]) -> tuple[str, dict]:
+def _not_under(column: str, kids: list[str]) -> tuple[str, dict[str, Any]]:
     parts, params = [f"{column} IS NOT NULL"], {}
     for i, kid in enumerate(kids):
         prefix = f"v1.{kid}."

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 QUIET = ("sqlalchemy", "aiosqlite", "asyncpg", "alembic", "multipart", "python_multipart")
@@ -20,6 +21,7 @@ CHATTY = ("alembic", "uvicorn.error")
 REPEAT_BURST = 3  # identical warnings/errors let through per window before summarising
 REPEAT_WINDOW = 60.0  # seconds
 _Key = tuple[str, int, str, str]
+_Origin = tuple[str, int, str, int]  # logger name, level, path, line
 
 
 class RepeatFilter(logging.Filter):
@@ -34,7 +36,7 @@ class RepeatFilter(logging.Filter):
 
     def __init__(
         self,
-        emit: Callable[[logging.LogRecord], None],
+        emit: Callable[[logging.LogRecord], object],
         burst: int = REPEAT_BURST,
         window: float = REPEAT_WINDOW,
         clock: Callable[[], float] = time.monotonic,
@@ -44,7 +46,7 @@ class RepeatFilter(logging.Filter):
         self._burst = burst
         self._window = window
         self._clock = clock
-        self._seen: dict[_Key, list] = {}  # key -> [window start, passed, held back, origin]
+        self._seen: dict[_Key, list[Any]] = {}  # key -> [window start, passed, held back, origin]
 
     def filter(self, record: logging.LogRecord) -> bool:
         """True to write the record; False to count it instead."""
@@ -78,7 +80,7 @@ class RepeatFilter(logging.Filter):
                 self._emit(_summary(origin, key[2], held, self._window))
 
 
-def _summary(origin: tuple, message: str, held: int, window: float) -> logging.LogRecord:
+def _summary(origin: _Origin, message: str, held: int, window: float) -> logging.LogRecord:
     name, level, pathname, lineno = origin
     first_line = message.splitlines()[0] if message else ""
     period = "minute" if window == 60 else f"{window:.0f} s"
@@ -115,7 +117,7 @@ def configure(level: str, fmt: str) -> None:
     """Send the app's and uvicorn's logs to stderr in the chosen format."""
     # Skip caller, thread and process look-ups that no format here prints: they cost
     # a few microseconds on every access-log line (the logging docs' "Optimization").
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

@@ -5,8 +5,24 @@ Columns holding a secret hold vault ciphertext (``v1.<kid>.…``), never plain t
 
 from __future__ import annotations
 
-from sqlalchemy import Index, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from typing import Protocol, TypedDict
+
+from sqlalchemy import ColumnElement, Index, UniqueConstraint, or_
+from sqlmodel import Field, SQLModel, col
+
+from webapp.trading_fields import RULES
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def id_of(row: _Row) -> int:
+    """The primary key of a saved row; a row never flushed has none, and using it is a bug."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it before using its id")
+    return row.id
 
 
 class User(SQLModel, table=True):
@@ -46,9 +62,19 @@ class User(SQLModel, table=True):
     passkey_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
     @property
-    def has_second_factor(self) -> bool:
+    def has_totp(self) -> bool:
+        """Whether an authenticator app is set up (its codes, or recovery codes, are asked)."""
+        return self.totp_secret is not None
+
+    @property
+    def enrolled(self) -> bool:
         """Whether 2FA is set up: an authenticator app, a passkey, or both."""
-        return self.totp_secret is not None or self.passkey_count > 0
+        return self.has_totp or self.passkey_count > 0
+
+    @classmethod
+    def enrolled_sql(cls) -> ColumnElement[bool]:
+        """:attr:`enrolled` as SQL, for queries that read it without loading the user."""
+        return or_(col(cls.totp_secret).is_not(None), col(cls.passkey_count) > 0)
 
 
 class ApiKey(SQLModel, table=True):
@@ -116,7 +142,15 @@ class SecurityEvent(SQLModel, table=True):
     detail: str = Field(default="", max_length=256)
 
 
-def trail(ip: str, user_agent: str, detail: str) -> dict[str, str]:
+class Trail(TypedDict):
+    """The where-from columns shared by events and messages."""
+
+    ip: str
+    user_agent: str
+    detail: str
+
+
+def trail(ip: str, user_agent: str, detail: str) -> Trail:
     """The where-from columns of an event or a message, cut to their column sizes."""
     return {"ip": ip[:64], "user_agent": user_agent[:256], "detail": detail[:256]}
 
@@ -130,10 +164,11 @@ class TradingAccount(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     broker: str = Field(max_length=32)
-    platform: str = Field(max_length=40)
-    pseudo_acc_name: str = Field(max_length=40)
-    nickname_key: str = Field(max_length=40)  # lower-cased: nicknames unique per user
-    login_id: str = Field(max_length=64)
+    # Column sizes are the field rules' (migrations keep the numbers of their day).
+    platform: str = Field(max_length=RULES["platform"].max_length)
+    pseudo_acc_name: str = Field(max_length=RULES["pseudoAccName"].max_length)
+    nickname_key: str = Field(max_length=RULES["pseudoAccName"].max_length)  # lower-cased
+    login_id: str = Field(max_length=RULES["loginId"].max_length)
     credentials: str  # vault ciphertext of a JSON object of the credential fields
     created_at: float
     updated_at: float

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from webapp import __version__
-from webapp.brokers import BROKERS, CREDENTIAL_FIELDS
-
-_TEXT = {"type": "string", "minLength": 1}
-_PUBLIC_PROPS = {
-    "broker": {**_TEXT, "description": "Broker id or name", "examples": list(BROKERS)[:3]},
-    "platform": {**_TEXT, "maxLength": 40, "description": "Defaults to the broker's usual one"},
-    "pseudoAccName": {**_TEXT, "maxLength": 40, "pattern": "^[A-Za-z0-9 ._-]{1,40}$"},
-    "loginId": {**_TEXT, "maxLength": 64, "pattern": "^[A-Za-z0-9._@-]{1,64}$"},
-}
-_SECRET_PROPS = {
-    "password": {**_TEXT, "maxLength": 256, "writeOnly": True},
-    "pin": {**_TEXT, "maxLength": 64, "writeOnly": True},
-    "totpKey": {**_TEXT, "writeOnly": True, "description": "Base32, 16 to 128 characters"},
-    "apiKey": {**_TEXT, "maxLength": 256, "pattern": "^[!-~]{1,256}$", "writeOnly": True},
-    "apiSecret": {**_TEXT, "maxLength": 256, "pattern": "^[!-~]{1,256}$", "writeOnly": True},
-}
-assert set(_SECRET_PROPS) == set(CREDENTIAL_FIELDS)
+from webapp.brokers import BROKERS
+from webapp.trading_fields import PUBLIC_FIELDS, RULES, SECRET_FIELDS
 
 
-def _ok(schema: dict) -> dict:
+def _field(name: str, **extra: object) -> dict[str, Any]:
+    """One input property, its limits taken from the field's rule (webapp/trading_fields)."""
+    rule = RULES[name]
+    prop: dict[str, Any] = {"type": "string", "minLength": 1}
+    if rule.max_length is not None:
+        prop["maxLength"] = rule.max_length
+    if rule.pattern is not None:
+        prop["pattern"] = rule.pattern
+    if rule.hint:
+        prop["description"] = rule.hint
+    return prop | extra
+
+
+_PUBLIC_PROPS = {name: _field(name) for name in PUBLIC_FIELDS}
+_PUBLIC_PROPS["broker"]["examples"] = list(BROKERS)[:3]
+_SECRET_PROPS = {name: _field(name, writeOnly=True) for name in SECRET_FIELDS}
+
+
+def _ok(schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["status", "result"],
@@ -32,7 +36,7 @@ def _ok(schema: dict) -> dict:
     }
 
 
-def _json(schema: dict, description: str) -> dict:
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
@@ -56,7 +60,7 @@ _ID = {
 
 
 @cache
-def spec() -> dict:
+def spec() -> dict[str, Any]:
     """The whole document."""
     account_input = {**_PUBLIC_PROPS, **_SECRET_PROPS}
     return {

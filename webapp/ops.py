@@ -6,6 +6,7 @@ from webapp import db as database
 from webapp import keyring_check, schema
 from webapp.config import Settings
 from webapp.context import system_clock
+from webapp.models import id_of
 from webapp.repositories import events, two_factor, users
 from webapp.repositories import sessions as records
 
@@ -20,10 +21,10 @@ async def disable_two_factor(settings: Settings, username: str) -> str:
             user = await users.by_username(db, username)
             if user is None:
                 return f"No user named {username!r}; nothing changed."
-            had = user.totp_secret is not None
+            had = user.has_totp
             now = system_clock()
             await two_factor.remove(db, user)
-            ended = await records.revoke_all(db, user.id, now)
+            ended = await records.revoke_all(db, id_of(user), now)
             await events.record(
                 db, "2fa_removed", now, user_id=user.id, detail="by operator (disable-2fa)"
             )

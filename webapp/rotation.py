@@ -25,10 +25,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
+    ColumnClause,
+    ColumnElement,
     Row,
-    Table,
+    TableClause,
+    Update,
     and_,
     bindparam,
     column,
@@ -40,6 +45,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from webapp import db as database
@@ -65,7 +71,7 @@ class Report:
 
     key_id: str
     added_key: bool
-    counts: Counter
+    counts: Counter[str]
     unused_keys: set[str]
     removed_keys: set[str] = field(default_factory=set)
     scrubbed: str = ""
@@ -90,22 +96,22 @@ class Report:
         return "\n".join(lines)
 
 
-def _table(sealed: SealedColumn) -> Table:
+def _table(sealed: SealedColumn) -> TableClause:
     names = {sealed.primary_key, *sealed.bound_ids, sealed.column}
     if sealed.digest:
         names.add(sealed.digest[0])
     return table(sealed.table, *(column(n) for n in sorted(names)))
 
 
-def _stale(sealed: SealedColumn, ring: KeyRing):
+def _stale(sealed: SealedColumn, ring: KeyRing) -> ColumnElement[bool]:
     """Rows of ``sealed`` whose ciphertext is not under the active key."""
-    value = column(sealed.column)
+    value: ColumnClause[str] = column(sealed.column)
     prefix = f"{CIPHERTEXT_PREFIX}{ring.active_id}."
     # substr, not LIKE: key ids may contain "_", a LIKE wildcard.
     return and_(value.is_not(None), func.substr(value, 1, len(prefix)) != prefix)
 
 
-def _resealed(ring: KeyRing, sealed: SealedColumn, row: Row) -> dict[str, object]:
+def _resealed(ring: KeyRing, sealed: SealedColumn, row: Row[Any]) -> dict[str, object]:
     """Bind parameters for the compare-and-set UPDATE of one row read."""
     data = row._mapping
     bound = sealed.bound_to(*(data[c] for c in sealed.bound_ids))
@@ -123,10 +129,10 @@ def _resealed(ring: KeyRing, sealed: SealedColumn, row: Row) -> dict[str, object
     return params
 
 
-def _compare_and_set(t: Table, sealed: SealedColumn):
+def _compare_and_set(t: TableClause, sealed: SealedColumn) -> Update:
     """UPDATE one row to its new ciphertext (and digest) only if it still holds the old."""
     pk, value = t.c[sealed.primary_key], t.c[sealed.column]
-    values = {sealed.column: bindparam("b_new")}
+    values: dict[str, BindParameter[Any]] = {sealed.column: bindparam("b_new")}
     if sealed.digest:
         values[sealed.digest[0]] = bindparam("b_digest")
     unchanged = and_(pk == bindparam("b_pk"), value == bindparam("b_old"))
@@ -134,7 +140,10 @@ def _compare_and_set(t: Table, sealed: SealedColumn):
 
 
 async def _write_batch(
-    engine: AsyncEngine, statement, changes: list[dict], on_row: Callable[[], None] | None
+    engine: AsyncEngine,
+    statement: Update,
+    changes: list[dict[str, object]],
+    on_row: Callable[[], None] | None,
 ) -> int:
     """One short transaction; returns how many rows it changed."""
     async with engine.begin() as conn:
@@ -189,9 +198,9 @@ async def _move_column(
 
 async def move_all(
     engine: AsyncEngine, ring: KeyRing, on_row: Callable[[], None] | None = None
-) -> Counter:
+) -> Counter[str]:
     """Re-encrypt every registered column under the ring's active key; counts per column."""
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     for sealed in ALL:
         moved = await _move_column(engine, ring, sealed, on_row)
         if moved:
@@ -214,9 +223,9 @@ async def key_ids_in_use(engine: AsyncEngine, ring: KeyRing) -> set[str]:
     return used
 
 
-def _secure_delete(dbapi_connection: object, _record: object) -> None:
+def _secure_delete(dbapi_connection: DBAPIConnection, _record: object) -> None:
     # Space freed by rotation's own updates is zeroed, not left holding old ciphertext.
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 

@@ -52,12 +52,14 @@ def gate() -> ConnectionGate:
     return _gate
 
 
+# AutoHTTPProtocol is a variable (httptools' class if installed, else h11's), which
+# mypy cannot take as a base class: the only way to subclass whichever uvicorn picked.
 class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
     """The default protocol, with Nagle's algorithm off and the connection rules on."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit or refuse the connection; turn off Nagle's algorithm."""
-        super().connection_made(transport)  # type: ignore[arg-type]
+        super().connection_made(transport)
         self._gate = gate()
         address = self.client[0] if self.client else ""
         refused = self._gate.admit(self, address)

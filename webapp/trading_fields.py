@@ -19,16 +19,37 @@ LABELS = {
     **CREDENTIAL_FIELDS,
 }
 
-_NICKNAME = re.compile(r"^[A-Za-z0-9 ._-]{1,40}$")
-_LOGIN_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
-_BASE32 = re.compile(r"^[A-Z2-7]{16,128}$")
-_TOKEN = re.compile(r"^[\x21-\x7e]{1,256}$")
+# A refused value is shown back whole (up to this many characters) so its message
+# makes sense; form inputs let that much through rather than cut it silently (a cut
+# secret would be saved wrong, a cut nickname would look accepted).
+ECHO = 200
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Lone surrogates cannot be encoded, stored or shown: refuse them as text.
 _NOT_TEXT = re.compile(r"[\ud800-\udfff]")
+_BASE32 = re.compile(r"^[A-Z2-7]{16,128}$")
+
+Check = Callable[[str], tuple[str, str]]
 
 
-def _text(max_len: int, what: str) -> Callable[[str], tuple[str, str]]:
+@dataclass(frozen=True)
+class Rule:
+    """What one field accepts: the server's check, and the limits the form and the
+    OpenAPI schema state (both are built from these, never typed twice)."""
+
+    check: Check
+    max_length: int | None = None
+    # A whole-value regex in the common subset of Python, ECMAScript and JSON Schema.
+    pattern: str | None = None
+    hint: str = ""  # what the form says under the input and the schema's description
+
+    @property
+    def input_max(self) -> int:
+        """The form input's maxlength: the rule's, but never below :data:`ECHO`."""
+        return max(self.max_length or 0, ECHO)
+
+
+def _text(max_len: int, what: str, hint: str = "") -> Rule:
     def check(value: str) -> tuple[str, str]:
         if len(value) > max_len:
             return value, f"{what} must be at most {max_len} characters."
@@ -36,16 +57,18 @@ def _text(max_len: int, what: str) -> Callable[[str], tuple[str, str]]:
             return value, f"{what} must not contain control characters."
         return value, ""
 
-    return check
+    return Rule(check, max_length=max_len, hint=hint)
 
 
-def _pattern(regex: re.Pattern[str], message: str, strip: bool = True):
+def _pattern(pattern: str, max_len: int, message: str, hint: str = "", strip: bool = True) -> Rule:
+    regex = re.compile(pattern)
+
     def check(value: str) -> tuple[str, str]:
         value = value.strip() if strip else value
         # fullmatch: with match and "$", a trailing newline would slip through.
         return value, "" if regex.fullmatch(value) else message
 
-    return check
+    return Rule(check, max_length=max_len, pattern=pattern, hint=hint)
 
 
 def _totp_key(value: str) -> tuple[str, str]:
@@ -64,19 +87,28 @@ def _broker(value: str) -> tuple[str, str]:
     return broker.id, ""
 
 
-RULES: dict[str, Callable[[str], tuple[str, str]]] = {
-    "broker": _broker,
-    "platform": _text(40, "Platform"),
+_PRINTABLE = "^[!-~]{1,256}$"  # printable ASCII, no spaces
+RULES: dict[str, Rule] = {
+    "broker": Rule(_broker, hint="Broker id or name"),
+    "platform": _text(40, "Platform", hint="Defaults to the broker's usual one"),
     "pseudoAccName": _pattern(
-        _NICKNAME, "Nickname: 1 to 40 letters, digits, spaces, dots, underscores or hyphens."
+        "^[A-Za-z0-9 ._-]{1,40}$",
+        40,
+        "Nickname: 1 to 40 letters, digits, spaces, dots, underscores or hyphens.",
+        hint="Up to 40 letters, digits, spaces, dots, underscores or hyphens.",
     ),
-    "loginId": _pattern(_LOGIN_ID, "Login id: 1 to 64 letters, digits and . _ @ -"),
+    "loginId": _pattern(
+        "^[A-Za-z0-9._@-]{1,64}$", 64, "Login id: 1 to 64 letters, digits and . _ @ -"
+    ),
     "password": _text(256, "Password"),
     "pin": _text(64, "PIN / security answer"),
-    "totpKey": _totp_key,
-    "apiKey": _pattern(_TOKEN, "API key: 1 to 256 characters, no spaces.", strip=False),
-    "apiSecret": _pattern(_TOKEN, "API secret: 1 to 256 characters, no spaces.", strip=False),
+    "totpKey": Rule(_totp_key, hint="Base32, 16 to 128 characters"),
+    "apiKey": _pattern(_PRINTABLE, 256, "API key: 1 to 256 characters, no spaces.", strip=False),
+    "apiSecret": _pattern(
+        _PRINTABLE, 256, "API secret: 1 to 256 characters, no spaces.", strip=False
+    ),
 }
+assert set(RULES) == set(ALL_FIELDS)
 
 
 @dataclass
@@ -114,7 +146,7 @@ def check_fields(data: Mapping[str, object], *, blank_means_absent: bool) -> Che
             if not blank_means_absent:
                 checked.errors[name] = f"{LABELS[name]} must not be empty; leave it out to keep it."
             continue
-        value, problem = RULES[name](raw)
+        value, problem = RULES[name].check(raw)
         if problem:
             checked.errors[name] = problem
         else:

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp import activity
 from webapp.alerts import address, catalog
 from webapp.config import Settings
-from webapp.models import MailOutbox, User
+from webapp.models import MailOutbox, User, id_of
 from webapp.repositories import mail
 from webapp.vault import KeyRing
 
@@ -38,7 +38,7 @@ def recipient(keys: KeyRing, row: MailOutbox, user: User) -> str:
     """Where the message goes: its own sealed address, else the user's confirmed one."""
     if row.recipient:
         return address.open_sealed(keys, row.recipient, "mail_outbox", row.id, "recipient")
-    return address.of_user(keys, user.id, user.email)
+    return address.of_user(keys, id_of(user), user.email)
 
 
 def alert_body(settings: Settings, row: MailOutbox, user: User, to: str, lock_url: str) -> str:
@@ -108,10 +108,10 @@ def build(
         return None
     base = settings.link_base
     if row.kind == catalog.CONFIRM_KIND:
-        token = mail.mint(db, "confirm", user.id, row.id, now)
+        token = mail.mint(db, "confirm", id_of(user), row.id, now)
         body = confirm_body(settings, user, f"{base}/email/confirm?t={token}")
     else:
-        token = mail.mint(db, "lock", user.id, row.id, now)
+        token = mail.mint(db, "lock", id_of(user), row.id, now)
         body = alert_body(settings, row, user, to, f"{base}/lock?t={token}")
     message = EmailMessage()
     message["Subject"] = subject(row)

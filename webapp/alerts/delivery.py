@@ -31,7 +31,7 @@ BACKOFF_CAP = 3600.0
 
 def backoff(attempts: int) -> float:
     """Seconds before the next attempt after ``attempts`` failed ones (1 min doubling, ≤ 1 h)."""
-    return min(BACKOFF_BASE * 2 ** min(attempts - 1, 16), BACKOFF_CAP)
+    return min(BACKOFF_BASE * 2.0 ** min(attempts - 1, 16), BACKOFF_CAP)
 
 
 def outbox_dir(ctx: AppContext) -> Path:

@@ -21,12 +21,16 @@ def _aad(user_id: int) -> str:
 async def issue(session: AsyncSession, keys: KeyRing, user_id: int, now: float) -> str:
     """Create or replace the user's key; the old one stops working at commit."""
     plain = apikey.generate()
-    row = await session.get(ApiKey, user_id) or ApiKey(user_id=user_id, created_at=now)
-    row.secret = keys.encrypt(plain, _aad(user_id))
-    row.digest = keys.digest(apikey.LOOKUP_PURPOSE, plain)
-    row.hint = apikey.hint(plain)
-    row.created_at = now
-    row.last_used_at = None
+    secret = keys.encrypt(plain, _aad(user_id))
+    digest = keys.digest(apikey.LOOKUP_PURPOSE, plain)
+    row = await session.get(ApiKey, user_id)
+    if row is None:
+        row = ApiKey(
+            user_id=user_id, secret=secret, digest=digest, hint=apikey.hint(plain), created_at=now
+        )
+    else:
+        row.secret, row.digest, row.hint = secret, digest, apikey.hint(plain)
+        row.created_at, row.last_used_at = now, None
     session.add(row)
     await session.flush()
     return plain

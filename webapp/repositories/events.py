@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TypedDict
 
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -12,6 +13,14 @@ from webapp.alerts import hooks
 from webapp.models import SecurityEvent, trail
 
 log = logging.getLogger("webapp.security")
+
+
+class Who(TypedDict):
+    """Whose event, and from where: the keyword arguments of :func:`record`."""
+
+    user_id: int | None
+    ip: str
+    user_agent: str
 
 
 async def record(

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.db import run_sql
 from webapp.models import Passkey, PasskeyChallenge, User
 from webapp.security.webauthn import b64, unb64
 
@@ -70,9 +71,10 @@ async def remove(db: AsyncSession, user: User, passkey_id: int) -> bool:
 async def _count(db: AsyncSession, user: User, step: int) -> None:
     # One atomic statement (concurrent adds cannot lose a count), then the object is
     # re-read so a later flush of ``user`` writes back the database's own number.
-    await db.exec(
+    await run_sql(
+        db,
         text("UPDATE users SET passkey_count = passkey_count + :step WHERE id = :id"),
-        params={"step": step, "id": user.id},
+        {"step": step, "id": user.id},
     )
     await db.refresh(user, ["passkey_count"])
 
@@ -90,7 +92,8 @@ async def record_use(db: AsyncSession, passkey_id: int, sign_count: int, now: fl
     A counter must grow, except for authenticators that keep none (0 then and now).
     False when it did not (a clone, or a concurrent use of the same count).
     """
-    result = await db.exec(
+    result = await run_sql(
+        db,
         text(
             "UPDATE passkeys SET sign_count = :count, last_used_at = :now WHERE id = :id "
             "AND (sign_count < :count OR (sign_count = 0 AND :count = 0))"

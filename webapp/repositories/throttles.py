@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.db import run_sql
 from webapp.models import Throttle
 
 # Count the attempt, only while unlocked: the WHERE makes a locked key return no row,
@@ -46,32 +47,33 @@ async def count_unless_locked(
     session: AsyncSession, key: str, now: float, stale: float
 ) -> tuple[int, float] | None:
     """Add one to ``key`` (restarting a window older than ``stale``); None if locked."""
-    row = (await session.exec(_COUNT, params={"key": key, "now": now, "stale": stale})).first()
+    row = (await run_sql(session, _COUNT, {"key": key, "now": now, "stale": stale})).first()
     return None if row is None else (int(row[0]), float(row[1]))
 
 
 async def lock(session: AsyncSession, key: str, until: float) -> None:
     """Lock ``key`` until the time ``until``."""
-    await session.exec(_LOCK, params={"until": until, "key": key})
+    await run_sql(session, _LOCK, {"until": until, "key": key})
 
 
 async def give_back(session: AsyncSession, key: str, threshold: int) -> None:
     """Take one count off ``key`` (unlocking it below ``threshold``); drop it at zero."""
-    await session.exec(_GIVE_BACK, params={"key": key, "threshold": threshold})
-    await session.exec(
-        text("DELETE FROM throttles WHERE key = :key AND failures <= 0"), params={"key": key}
+    await run_sql(session, _GIVE_BACK, {"key": key, "threshold": threshold})
+    await run_sql(
+        session, text("DELETE FROM throttles WHERE key = :key AND failures <= 0"), {"key": key}
     )
 
 
 async def delete(session: AsyncSession, key: str) -> None:
     """Forget ``key``."""
-    await session.exec(text("DELETE FROM throttles WHERE key = :key"), params={"key": key})
+    await run_sql(session, text("DELETE FROM throttles WHERE key = :key"), {"key": key})
 
 
 async def prune(session: AsyncSession, now: float, stale: float) -> int:
     """Drop unlocked counters whose window started before ``stale``; how many went."""
-    result = await session.exec(
+    result = await run_sql(
+        session,
         text("DELETE FROM throttles WHERE locked_until <= :now AND window_start < :stale"),
-        params={"now": now, "stale": stale},
+        {"now": now, "stale": stale},
     )
     return result.rowcount or 0

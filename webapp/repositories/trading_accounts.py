@@ -72,7 +72,8 @@ async def lock_for_change(db: AsyncSession, account: TradingAccount) -> bool:
 
 def reveal(keys: KeyRing, account: TradingAccount) -> dict[str, str]:
     """The decrypted credentials."""
-    return json.loads(keys.decrypt_text(account.credentials, _aad(account)))
+    creds: dict[str, str] = json.loads(keys.decrypt_text(account.credentials, _aad(account)))
+    return creds
 
 
 def _apply_public(account: TradingAccount, public: dict[str, str]) -> None:
@@ -96,8 +97,18 @@ async def create(
     now: float,
 ) -> TradingAccount:
     """Insert an account; raise NicknameTaken if the nickname is in use."""
-    account = TradingAccount(user_id=user_id, credentials=_PENDING, created_at=now, updated_at=now)
-    _apply_public(account, public)
+    # On create every public field is present (the validation requires them all).
+    account = TradingAccount(
+        user_id=user_id,
+        broker=public["broker"],
+        platform=public["platform"],
+        pseudo_acc_name=public["pseudoAccName"],
+        nickname_key=public["pseudoAccName"].lower(),
+        login_id=public["loginId"],
+        credentials=_PENDING,
+        created_at=now,
+        updated_at=now,
+    )
     db.add(account)
     await _flush(db)
     account.credentials = keys.encrypt(json.dumps(secrets), _aad(account))

@@ -9,19 +9,21 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import totp
-from webapp.models import RecoveryCode, User
+from webapp.db import run_sql
+from webapp.models import RecoveryCode, User, id_of
 from webapp.repositories import passkeys
 from webapp.sealed_columns import USER_RECOVERY_KEY, USER_TOTP_PENDING, USER_TOTP_SECRET
 from webapp.vault import KeyRing
 
-PENDING_SECONDS = 600
+# How long a new authenticator-app secret waits for its first code (the set-up).
+TOTP_SETUP_SECONDS = 600
 
 
 def pending_secret(keys: KeyRing, user: User, now: float) -> str | None:
     """The unconfirmed secret being set up, unless there is none or it expired."""
     if user.totp_pending is None or user.totp_pending_at is None:
         return None
-    if now - user.totp_pending_at > PENDING_SECONDS:
+    if now - user.totp_pending_at > TOTP_SETUP_SECONDS:
         return None
     return keys.decrypt_text(user.totp_pending, USER_TOTP_PENDING.bound_to(user.id))
 
@@ -66,7 +68,7 @@ async def new_recovery_codes(db: AsyncSession, keys: KeyRing, user: User) -> lis
     await db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     codes = totp.new_recovery_codes()
     for code in codes:
-        db.add(RecoveryCode(user_id=user.id, digest=totp.recovery_digest(key, code)))
+        db.add(RecoveryCode(user_id=id_of(user), digest=totp.recovery_digest(key, code)))
     db.add(user)
     return codes
 
@@ -96,12 +98,13 @@ async def remove(db: AsyncSession, user: User) -> None:
 
 async def claim_step(db: AsyncSession, user_id: int, step: int) -> bool:
     """Store ``step`` as the last accepted one if it is newer; atomic across workers."""
-    result = await db.exec(
+    result = await run_sql(
+        db,
         text(
             "UPDATE users SET totp_last_step = :step WHERE id = :id "
             "AND (totp_last_step IS NULL OR totp_last_step < :step)"
         ),
-        params={"step": step, "id": user_id},
+        {"step": step, "id": user_id},
     )
     return result.rowcount == 1
 

@@ -94,8 +94,18 @@ def _password_form(
 
 
 routes = [
-    Route(f"{BASE}/activity", more_activity, methods=["GET"]),
-    Route(f"{BASE}/sessions/others/sign-out", sign_out_others, methods=["POST"]),
-    Route(f"{BASE}/sessions/{{record_id:str}}/sign-out", sign_out_one, methods=["POST"]),
-    Route(f"{BASE}/password", change_password, methods=["POST"]),
+    Route(f"{BASE}/activity", more_activity, methods=["GET"], name="activity"),
+    Route(
+        f"{BASE}/sessions/others/sign-out",
+        sign_out_others,
+        methods=["POST"],
+        name="sessions.sign_out_others",
+    ),
+    Route(
+        f"{BASE}/sessions/{{record_id:str}}/sign-out",
+        sign_out_one,
+        methods=["POST"],
+        name="sessions.sign_out",
+    ),
+    Route(f"{BASE}/password", change_password, methods=["POST"], name="password"),
 ]

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from webapp import forms
 from webapp.alerts import address, catalog
 from webapp.context import AppContext, get_ctx
+from webapp.models import id_of
 from webapp.repositories import users
 from webapp.sections.alerts import alerts_context, lockdown_context
 from webapp.security import policy, sessions
@@ -35,7 +36,7 @@ CONFIRM_REPLACED = "A newer address was entered since this link was sent: use th
 
 async def _reload(request: Request, auth: Auth) -> Auth:
     async with get_ctx(request).db() as db:
-        user = await users.by_id(db, auth.user.id)
+        user = await users.by_id(db, id_of(auth.user))
     assert user is not None
     fresh = Auth(user=user, record_id=auth.record_id)
     request.state.auth = fresh
@@ -171,12 +172,12 @@ async def confirm_link_submit(request: Request) -> Response:
 
 
 routes = [
-    Route(f"{BASE}/email", change_email, methods=["POST"]),
-    Route(f"{BASE}/alerts", switches, methods=["POST"]),
-    Route(f"{BASE}/lock", lock_now, methods=["POST"]),
-    Route(f"{BASE}/unlock", unlock, methods=["POST"]),
-    Route("/lock", lock_link, methods=["GET"]),
-    Route("/lock", lock_link_submit, methods=["POST"]),
-    Route("/email/confirm", confirm_link, methods=["GET"]),
-    Route("/email/confirm", confirm_link_submit, methods=["POST"]),
+    Route(f"{BASE}/email", change_email, methods=["POST"], name="alerts.email"),
+    Route(f"{BASE}/alerts", switches, methods=["POST"], name="alerts.switches"),
+    Route(f"{BASE}/lock", lock_now, methods=["POST"], name="lockdown.lock"),
+    Route(f"{BASE}/unlock", unlock, methods=["POST"], name="lockdown.unlock"),
+    Route("/lock", lock_link, methods=["GET"], name="link.lock"),
+    Route("/lock", lock_link_submit, methods=["POST"], name="link.lock"),
+    Route("/email/confirm", confirm_link, methods=["GET"], name="link.confirm_email"),
+    Route("/email/confirm", confirm_link_submit, methods=["POST"], name="link.confirm_email"),
 ]

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from webapp import forms, totp
 from webapp.context import get_ctx
-from webapp.models import User
+from webapp.models import User, id_of
 from webapp.repositories import api_keys, two_factor, users
 from webapp.sections.status import note_recovery_sign_in
 from webapp.security import audit, codes, holds, passkey_gate, password_gate, sessions, throttle
@@ -20,7 +20,8 @@ from webapp.services import passkeys as passkey_service
 from webapp.templating import render
 
 HOME = "/settings/security"
-PENDING_SECONDS = 300
+# How long a sign-in waits for its second factor after the password was right.
+SIGN_IN_2FA_SECONDS = 300
 LOCKED_NOTICE = (
     "Your account is locked: API keys are suspended and every session has ended. "
     "Sign in, then unlock it on the Security page."
@@ -76,7 +77,7 @@ async def register(request: Request) -> Response:
         except users.UsernameTaken:
             errors["username"] = "That username is taken. Choose another one."
             return _register_error(request, username, errors)
-        await api_keys.issue(db, ctx.keys, user.id, ctx.now())
+        await api_keys.issue(db, ctx.keys, id_of(user), ctx.now())
         await audit.note(db, request, "registered", user.id)
         await db.commit()
     await sessions.sign_in(request, user)
@@ -142,7 +143,7 @@ async def login(request: Request) -> Response:
             await db.commit()
     if not outcome.ok or user is None:
         return _login_error(request, username, outcome.message, outcome.status)
-    if user.login_2fa and user.has_second_factor:
+    if user.login_2fa and user.enrolled:
         await sessions.sign_out(request)  # a session this browser still had ends here
         # A random id for this pending sign-in binds its passkey challenge to this browser.
         pending = {"pending_uid": user.id, "pending_at": ctx.now()}
@@ -161,7 +162,7 @@ async def _pending_user(request: Request) -> User | None:
     uid, at = request.session.get("pending_uid"), request.session.get("pending_at")
     if not isinstance(uid, int) or not isinstance(at, int | float):
         return None
-    if not 0 <= ctx.now() - at <= PENDING_SECONDS:
+    if not 0 <= ctx.now() - at <= SIGN_IN_2FA_SECONDS:
         return None
     async with ctx.db() as db:
         return await users.by_id(db, uid)
@@ -178,7 +179,7 @@ def _code_page(
     context = {
         "error": error,
         "code": code,
-        "totp": user.totp_secret is not None,
+        "totp": user.has_totp,
         "passkeys": user.passkey_count > 0,
     }
     return render(request, "auth/code.html", context, status_code=status)
@@ -207,7 +208,7 @@ async def code_submit(request: Request) -> Response:
         how = holds.RECOVERY_SIGNIN.removeprefix("with ")
         response = await _complete_sign_in(request, user, how)
         async with ctx.db() as db:  # say how many are left
-            note_recovery_sign_in(request, await two_factor.recovery_codes_left(db, user.id))
+            note_recovery_sign_in(request, await two_factor.recovery_codes_left(db, id_of(user)))
         return response
     return await _complete_sign_in(request, user, "password and code")
 
@@ -267,14 +268,16 @@ async def logout(request: Request) -> Response:
 
 
 routes = [
-    Route("/", index, methods=["GET"]),
-    Route("/register", register_form, methods=["GET"]),
-    Route("/register", register, methods=["POST"]),
-    Route("/login", login_form, methods=["GET"]),
-    Route("/login", login, methods=["POST"]),
-    Route("/login/code", code_form, methods=["GET"]),
-    Route("/login/code", code_submit, methods=["POST"]),
-    Route("/login/passkey/options", passkey_options, methods=["POST"]),
-    Route("/login/passkey", passkey_submit, methods=["POST"]),
-    Route("/logout", logout, methods=["POST"]),
+    Route("/", index, methods=["GET"], name="home"),
+    Route("/register", register_form, methods=["GET"], name="register"),
+    Route("/register", register, methods=["POST"], name="register"),
+    Route("/login", login_form, methods=["GET"], name="login"),
+    Route("/login", login, methods=["POST"], name="login"),
+    Route("/login/code", code_form, methods=["GET"], name="login.code"),
+    Route("/login/code", code_submit, methods=["POST"], name="login.code"),
+    Route(
+        "/login/passkey/options", passkey_options, methods=["POST"], name="login.passkey_options"
+    ),
+    Route("/login/passkey", passkey_submit, methods=["POST"], name="login.passkey"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
 ]

@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from webapp import dom_ids as ids
 from webapp import forms
 from webapp.context import get_ctx
-from webapp.models import User
+from webapp.models import User, id_of
 from webapp.repositories import passkeys as repo
 from webapp.repositories import two_factor, users
 from webapp.sections.passkeys import passkeys_context
@@ -41,7 +42,7 @@ async def _section(
     ctx = get_ctx(request)
     async with ctx.db() as db:
         user = await _reload(db, auth)
-        left = await two_factor.recovery_codes_left(db, user.id)
+        left = await two_factor.recovery_codes_left(db, id_of(user))
     here = Auth(user, auth.record_id)
     pending = two_factor.pending_secret(ctx.keys, user, ctx.now())
     tf = {**section_context(request, here, pending, left), "oob": True}
@@ -50,16 +51,16 @@ async def _section(
 
 
 async def _reload(db: AsyncSession, auth: Auth) -> User:
-    user = await users.by_id(db, auth.user.id)
+    user = await users.by_id(db, id_of(auth.user))
     assert user is not None
     return user
 
 
 def _intro(auth: Auth, first: str) -> str:
     user = auth.user
-    if user.totp_secret is not None and user.passkey_count:
+    if user.has_totp and user.passkey_count:
         second = " and a current 6-digit code, a recovery code, or use a passkey."
-    elif user.totp_secret is not None:
+    elif user.has_totp:
         second = " and a current 6-digit code (or a recovery code)."
     elif user.passkey_count:
         second = ", then use a passkey you already added (or enter a recovery code)."
@@ -77,7 +78,7 @@ def _add_modal(auth: Auth, error: str = "") -> Modal:
             "or a security key). It then works wherever a 6-digit code is asked for.",
         ),
         url=f"{BASE}/add",
-        target="#passkeys",
+        target=ids.target(ids.PASSKEYS),
         action=Action.ADD_PASSKEY,
         submit="Create passkey",
         name_label="Name for this passkey",
@@ -98,7 +99,7 @@ def _remove_modal(auth: Auth, passkey_id: int, name: str, last: bool) -> Modal:
         title=f"Remove passkey “{name}”",
         intro=_intro(auth, "This passkey will no longer be accepted."),
         url=f"{BASE}/{passkey_id}/remove",
-        target="#passkeys",
+        target=ids.target(ids.PASSKEYS),
         action=Action.REMOVE_PASSKEY,
         submit="Remove passkey",
         confirm=confirm,
@@ -162,10 +163,10 @@ async def add(request: Request) -> Response:
 async def _target(request: Request, auth: Auth) -> tuple[int, str, bool] | None:
     passkey_id = request.path_params["passkey_id"]
     async with get_ctx(request).db() as db:
-        passkey = await repo.owned(db, auth.user.id, passkey_id)
+        passkey = await repo.owned(db, id_of(auth.user), passkey_id)
     if passkey is None:
         return None
-    last = auth.user.totp_secret is None and auth.user.passkey_count <= 1
+    last = not auth.user.has_totp and auth.user.passkey_count <= 1
     return passkey_id, passkey.name, last
 
 
@@ -198,14 +199,16 @@ async def remove(request: Request) -> Response:
 
 
 async def _gone(request: Request, auth: Auth) -> Response:
-    return retarget(await _section(request, auth, 404, error=GONE), "#passkeys")
+    return retarget(await _section(request, auth, 404, error=GONE), ids.target(ids.PASSKEYS))
 
 
 routes = [
-    Route(f"{BASE}/options", creation_options, methods=["POST"]),
-    Route(f"{BASE}/assert", assertion_options, methods=["POST"]),
-    Route(f"{BASE}/add", add_form, methods=["GET"]),
-    Route(f"{BASE}/add", add, methods=["POST"]),
-    Route(f"{BASE}/{{passkey_id:int}}/remove", remove_form, methods=["GET"]),
-    Route(f"{BASE}/{{passkey_id:int}}/remove", remove, methods=["POST"]),
+    Route(f"{BASE}/options", creation_options, methods=["POST"], name="passkeys.options"),
+    Route(f"{BASE}/assert", assertion_options, methods=["POST"], name="passkeys.assert"),
+    Route(f"{BASE}/add", add_form, methods=["GET"], name="passkeys.add"),
+    Route(f"{BASE}/add", add, methods=["POST"], name="passkeys.add"),
+    Route(
+        f"{BASE}/{{passkey_id:int}}/remove", remove_form, methods=["GET"], name="passkeys.remove"
+    ),
+    Route(f"{BASE}/{{passkey_id:int}}/remove", remove, methods=["POST"], name="passkeys.remove"),
 ]

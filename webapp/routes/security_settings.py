@@ -7,8 +7,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from webapp import apikey
+from webapp import dom_ids as ids
 from webapp.context import get_ctx
-from webapp.models import ApiKey
+from webapp.models import ApiKey, id_of
 from webapp.repositories import api_keys, two_factor
 from webapp.sections.account import activity_context, password_context, sessions_context
 from webapp.sections.alerts import alerts_context, lockdown_context
@@ -31,8 +32,8 @@ async def page(request: Request) -> Response:
     auth = await sessions.require(request)
     ctx = get_ctx(request)
     async with ctx.db() as db:
-        row = await api_keys.get(db, auth.user.id)
-        left = await two_factor.recovery_codes_left(db, auth.user.id)
+        row = await api_keys.get(db, id_of(auth.user))
+        left = await two_factor.recovery_codes_left(db, id_of(auth.user))
     pending = two_factor.pending_secret(ctx.keys, auth.user, ctx.now())
     context = {
         "masked": apikey.masked(row.hint) if row else "",
@@ -55,7 +56,7 @@ async def _view_modal(request: Request, auth: Auth) -> Modal:
         title="View API key",
         intro="Enter your AutoTrader login password to show your API key.",
         url=f"{BASE}/api-key/view",
-        target="#api-key",
+        target=ids.target(ids.API_KEY),
         action=Action.VIEW_API_KEY,
         submit="Show key",
     )
@@ -67,7 +68,7 @@ async def _regenerate_modal(request: Request, auth: Auth) -> Modal:
         intro="A new key replaces the current one. Programs using the old key stop working "
         "at once until you give them the new key.",
         url=f"{BASE}/api-key/regenerate",
-        target="#api-key",
+        target=ids.target(ids.API_KEY),
         action=Action.REGENERATE_API_KEY,
         submit="Re-generate",
         confirm="I understand that the current key stops working immediately.",
@@ -80,7 +81,7 @@ async def masked(request: Request) -> Response:
     auth = await sessions.require(request)
     ctx = get_ctx(request)
     async with ctx.db() as db:
-        row = await api_keys.get(db, auth.user.id)
+        row = await api_keys.get(db, id_of(auth.user))
     hint = row.hint if row else "????"
     return render(request, "partials/api_key.html", {"masked": apikey.masked(hint), "key_row": row})
 
@@ -120,9 +121,11 @@ def _revealed(request: Request, plain: str, notice: str, row: ApiKey | None) -> 
 
 
 routes = [
-    Route(BASE, page, methods=["GET"]),
-    Route(f"{BASE}/api-key/masked", masked, methods=["GET"]),
-    Route(f"{BASE}/api-key/view", view, methods=["POST"]),
-    Route(f"{BASE}/api-key/regenerate", regenerate_form, methods=["GET"]),
-    Route(f"{BASE}/api-key/regenerate", regenerate, methods=["POST"]),
+    Route(BASE, page, methods=["GET"], name="security"),
+    Route(f"{BASE}/api-key/masked", masked, methods=["GET"], name="api_key.masked"),
+    Route(f"{BASE}/api-key/view", view, methods=["POST"], name="api_key.view"),
+    Route(
+        f"{BASE}/api-key/regenerate", regenerate_form, methods=["GET"], name="api_key.regenerate"
+    ),
+    Route(f"{BASE}/api-key/regenerate", regenerate, methods=["POST"], name="api_key.regenerate"),
 ]

@@ -20,4 +20,4 @@ async def status(request: Request) -> Response:
     return render(request, "partials/status.html", context)
 
 
-routes = [Route(f"{BASE}/status", status, methods=["GET"])]
+routes = [Route(f"{BASE}/status", status, methods=["GET"], name="security.status")]

@@ -10,13 +10,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from webapp import dom_ids as ids
 from webapp import forms
 from webapp.brokers import BROKERS, CREDENTIAL_FIELDS
 from webapp.context import get_ctx
-from webapp.models import TradingAccount
+from webapp.models import TradingAccount, id_of
 from webapp.repositories import trading_accounts as repo
 from webapp.security import sessions
-from webapp.security.guard import Modal, guard, step_up
+from webapp.security.guard import Modal, ModalFor, Ready, guard, step_up
 from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.services import trading_accounts as service
@@ -36,7 +37,7 @@ def _broker_rules() -> str:
     )
 
 
-def _form_context(values: dict[str, str], errors: dict[str, str]) -> dict:
+def _form_context(values: dict[str, str], errors: dict[str, str]) -> dict[str, object]:
     return {
         "brokers": list(BROKERS.values()),
         "credential_fields": CREDENTIAL_FIELDS,
@@ -50,7 +51,7 @@ async def index(request: Request) -> Response:
     """The list: nickname, broker, platform, login id, dates; never a credential."""
     auth = await sessions.require(request)
     async with get_ctx(request).db() as db:
-        accounts = await repo.list_for(db, auth.user.id)
+        accounts = await repo.list_for(db, id_of(auth.user))
     context = {
         "accounts": accounts,
         "brokers": BROKERS,
@@ -80,7 +81,7 @@ async def create(request: Request) -> Response:
 async def _owned(request: Request, auth: Auth) -> TradingAccount | None:
     account_id = request.path_params["account_id"]
     async with get_ctx(request).db() as db:
-        return await repo.get_owned(db, auth.user.id, account_id)
+        return await repo.get_owned(db, id_of(auth.user), account_id)
 
 
 def _missing(request: Request) -> Response:
@@ -89,15 +90,15 @@ def _missing(request: Request) -> Response:
     return render(request, "error.html", {"status": 404, "message": NOT_FOUND}, 404)
 
 
-def _modal_for(make: Callable[[TradingAccount], Modal]):
-    """A step-up modal factory that first finds the user's account (404 otherwise)."""
+def _modal_for(make: Callable[[TradingAccount], Modal]) -> ModalFor[[TradingAccount]]:
+    """A step-up modal factory that first finds the user's account (404 otherwise);
+    the handler then gets the account as its argument."""
 
-    async def modal_for(request: Request, auth: Auth) -> Modal | Response:
+    async def modal_for(request: Request, auth: Auth) -> Ready[[TradingAccount]] | Response:
         account = await _owned(request, auth)
         if account is None:
             return _missing(request)
-        request.state.account = account
-        return make(account)
+        return Ready(make(account), account)
 
     return modal_for
 
@@ -107,7 +108,7 @@ def _view_modal(account: TradingAccount) -> Modal:
         title=f"View credentials of {account.pseudo_acc_name}",
         intro="Enter your AutoTrader login password to show this account's credentials.",
         url=f"{BASE}/{account.id}/view",
-        target=f"#acct-{account.id}-creds",
+        target=ids.target(ids.account_credentials(id_of(account))),
         action=Action.VIEW_CREDENTIALS,
         submit="Show credentials",
     )
@@ -118,7 +119,7 @@ def _edit_modal(account: TradingAccount) -> Modal:
         title=f"Edit {account.pseudo_acc_name}",
         intro="Enter your AutoTrader login password to change this account.",
         url=f"{BASE}/{account.id}/edit",
-        target=f"#acct-{account.id}",
+        target=ids.target(ids.account(id_of(account))),
         action=Action.EDIT_CREDENTIALS,
         submit="Continue",
     )
@@ -127,7 +128,9 @@ def _edit_modal(account: TradingAccount) -> Modal:
 def _save_modal(account: TradingAccount) -> Modal:
     # The edit form's fields travel with the modal's, so nothing typed is lost.
     return replace(
-        _edit_modal(account), url=f"{BASE}/{account.id}", include=f"#acct-{account.id}-form"
+        _edit_modal(account),
+        url=f"{BASE}/{account.id}",
+        include=ids.target(ids.account_form(id_of(account))),
     )
 
 
@@ -136,7 +139,7 @@ def _delete_modal(account: TradingAccount) -> Modal:
         title=f"Delete {account.pseudo_acc_name}",
         intro="The account and its stored credentials are removed for good.",
         url=f"{BASE}/{account.id}/delete",
-        target=f"#acct-{account.id}",
+        target=ids.target(ids.account(id_of(account))),
         action=Action.DELETE_CREDENTIALS,
         submit="Delete account",
         confirm="I understand that this cannot be undone.",
@@ -145,9 +148,10 @@ def _delete_modal(account: TradingAccount) -> Modal:
 
 
 @step_up(_modal_for(_view_modal))
-async def view(request: Request, auth: Auth, form: dict[str, str]) -> Response:
+async def view(
+    request: Request, auth: Auth, form: dict[str, str], account: TradingAccount
+) -> Response:
     """Reveal the credentials for the reveal period, after a step-up."""
-    account: TradingAccount = request.state.account
     creds = await service.reveal(Actor.of(request, auth), account)
     context = {
         "a": account,
@@ -177,9 +181,11 @@ async def card(request: Request) -> Response:
 
 
 @step_up(_modal_for(_edit_modal))
-async def edit_form(request: Request, auth: Auth, form: dict[str, str]) -> Response:
+async def edit_form(
+    request: Request, auth: Auth, form: dict[str, str], account: TradingAccount
+) -> Response:
     """After a step-up, the edit form in place of the card (secret fields start empty)."""
-    return _edit_response(request, auth, request.state.account, {}, {})
+    return _edit_response(request, auth, account, {}, {})
 
 
 def _edit_response(
@@ -197,19 +203,20 @@ def _edit_response(
 
 
 @step_up(_modal_for(_save_modal), *ALL_FIELDS)
-async def save(request: Request, auth: Auth, form: dict[str, str]) -> Response:
+async def save(
+    request: Request, auth: Auth, form: dict[str, str], account: TradingAccount
+) -> Response:
     """Save the edit form; blank secret fields keep their current values."""
     data = {k: form[k] for k in ALL_FIELDS}
-    account_id = request.state.account.id
-    saved = await service.save(Actor.of(request, auth), account_id, data)
+    saved = await service.save(Actor.of(request, auth), id_of(account), data)
     if saved is None:
         return _missing(request)
     if saved.account is None:
-        account = await _owned(request, auth)
-        if account is None:
+        current = await _owned(request, auth)
+        if current is None:
             return _missing(request)
         values = {k: data[k][:ECHO] for k in PUBLIC_FIELDS}
-        return _edit_response(request, auth, account, values, saved.errors, 422)
+        return _edit_response(request, auth, current, values, saved.errors, 422)
     context = {"a": saved.account, "brokers": BROKERS, "notice": "Saved."}
     return render(request, "partials/account_card.html", context)
 
@@ -226,25 +233,27 @@ async def delete_form(request: Request) -> Response:
 
 
 @step_up(_modal_for(_delete_modal))
-async def delete(request: Request, auth: Auth, form: dict[str, str]) -> Response:
+async def delete(
+    request: Request, auth: Auth, form: dict[str, str], account: TradingAccount
+) -> Response:
     """Delete after a step-up and a confirmation; the card disappears."""
-    name = await service.delete(Actor.of(request, auth), request.state.account.id)
+    name = await service.delete(Actor.of(request, auth), id_of(account))
     async with get_ctx(request).db() as db:
-        left = await repo.list_for(db, auth.user.id)
+        left = await repo.list_for(db, id_of(auth.user))
     context = {"name": name or "", "empty": not left}
     return render(request, "partials/account_deleted.html", context)
 
 
 _ID = "{account_id:int}"
 routes = [
-    Route(BASE, index, methods=["GET"]),
-    Route(BASE, create, methods=["POST"]),
-    Route(f"{BASE}/new", new_form, methods=["GET"]),
-    Route(f"{BASE}/{_ID}", card, methods=["GET"]),
-    Route(f"{BASE}/{_ID}", save, methods=["POST"]),
-    Route(f"{BASE}/{_ID}/view", view, methods=["POST"]),
-    Route(f"{BASE}/{_ID}/masked", masked, methods=["GET"]),
-    Route(f"{BASE}/{_ID}/edit", edit_form, methods=["POST"]),
-    Route(f"{BASE}/{_ID}/delete", delete_form, methods=["GET"]),
-    Route(f"{BASE}/{_ID}/delete", delete, methods=["POST"]),
+    Route(BASE, index, methods=["GET"], name="trading.list"),
+    Route(BASE, create, methods=["POST"], name="trading.list"),
+    Route(f"{BASE}/new", new_form, methods=["GET"], name="trading.new"),
+    Route(f"{BASE}/{_ID}", card, methods=["GET"], name="trading.card"),
+    Route(f"{BASE}/{_ID}", save, methods=["POST"], name="trading.card"),
+    Route(f"{BASE}/{_ID}/view", view, methods=["POST"], name="trading.view"),
+    Route(f"{BASE}/{_ID}/masked", masked, methods=["GET"], name="trading.masked"),
+    Route(f"{BASE}/{_ID}/edit", edit_form, methods=["POST"], name="trading.edit"),
+    Route(f"{BASE}/{_ID}/delete", delete_form, methods=["GET"], name="trading.delete"),
+    Route(f"{BASE}/{_ID}/delete", delete, methods=["POST"], name="trading.delete"),
 ]

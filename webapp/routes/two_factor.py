@@ -9,8 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from webapp import dom_ids as ids
 from webapp import forms
 from webapp.context import get_ctx
+from webapp.models import id_of
 from webapp.repositories import two_factor
 from webapp.sections.two_factor import section_context
 from webapp.security import policy, sessions
@@ -30,12 +32,15 @@ async def _section(
     auth: Auth,
     db: AsyncSession,
     status_code: int = 200,
-    **extra: object,
+    *,
+    codes: list[str] | None = None,
+    error: str = "",
+    code: str = "",
 ) -> Response:
     ctx = get_ctx(request)
     pending = two_factor.pending_secret(ctx.keys, auth.user, ctx.now())
-    left = await two_factor.recovery_codes_left(db, auth.user.id)
-    context = {"tf": section_context(request, auth, pending, left, **extra)}
+    left = await two_factor.recovery_codes_left(db, id_of(auth.user))
+    context = {"tf": section_context(request, auth, pending, left, codes, error, code)}
     return render(request, "partials/twofactor.html", context, status_code=status_code)
 
 
@@ -59,27 +64,33 @@ async def confirm(request: Request) -> Response:
     """Enrol: the password (unless a proof is fresh) and a code from the new secret."""
     auth = await sessions.require(request)
     form = await forms.read(request, "code", "password", "passkey")
-    typed = {"code": form["code"][:32]}
-    if auth.user.totp_secret is None and policy.missing(request, auth.user, Action.ENROL_2FA):
+    typed = form["code"][:32]
+    if not auth.user.has_totp and policy.missing(request, auth.user, Action.ENROL_2FA):
         # The code here is the new app's; an existing second factor can only be a passkey.
         outcome = await policy.prove(
             request, auth.user, Action.ENROL_2FA, form["password"], "", passkey=form["passkey"]
         )
         if not outcome.ok:
-            return await _render(request, auth, outcome.status, error=outcome.message, **typed)
+            return await _render(request, auth, outcome.status, error=outcome.message, code=typed)
     result = await service.confirm(Actor.of(request, auth), form["code"])
     here = Auth(result.user, auth.record_id)
     if not result.outcome.ok:
         status, message = result.outcome.status, result.outcome.message
-        return await _render(request, here, status, error=message, **typed)
+        return await _render(request, here, status, error=message, code=typed)
     return await _render(request, here, codes=result.codes)
 
 
 async def _render(
-    request: Request, auth: Auth, status_code: int = 200, **extra: object
+    request: Request,
+    auth: Auth,
+    status_code: int = 200,
+    *,
+    codes: list[str] | None = None,
+    error: str = "",
+    code: str = "",
 ) -> Response:
     async with get_ctx(request).db() as db:
-        return await _section(request, auth, db, status_code, **extra)
+        return await _section(request, auth, db, status_code, codes=codes, error=error, code=code)
 
 
 @dataclass(frozen=True)
@@ -139,7 +150,7 @@ def _modal(action: str) -> Modal:
         title=change.title,
         intro=change.intro,
         url=f"{BASE}/{action}",
-        target="#twofactor",
+        target=ids.target(ids.TWO_FACTOR),
         submit=change.submit,
         action=Action.CHANGE_2FA,
         confirm=change.confirm,
@@ -151,7 +162,7 @@ async def change_form(request: Request) -> Response:
     """The modal for one 2FA change (always password and code)."""
     auth = await sessions.require(request)
     action = request.path_params["action"]
-    if action not in CHANGES or not auth.user.has_second_factor:
+    if action not in CHANGES or not auth.user.enrolled:
         return await _not_possible(request, auth, action)
     blocked = await guard(request, auth, _modal(action), {})
     assert blocked is not None  # CHANGE_2FA needs a proof in this very request
@@ -163,7 +174,7 @@ async def change(request: Request) -> Response:
     auth = await sessions.require(request)
     action = request.path_params["action"]
     form = await forms.read(request, *FIELDS)
-    if action not in CHANGES or not auth.user.has_second_factor:
+    if action not in CHANGES or not auth.user.enrolled:
         return await _not_possible(request, auth, action)
     blocked = await guard(request, auth, _modal(action), form)
     if blocked is not None:
@@ -183,13 +194,13 @@ async def _not_possible(request: Request, auth: Auth, action: str) -> Response:
     )
     async with get_ctx(request).db() as db:
         response = await _section(request, auth, db, status, error=message)
-    return retarget(response, "#twofactor")
+    return retarget(response, ids.target(ids.TWO_FACTOR))
 
 
 routes = [
-    Route(f"{BASE}/setup", setup, methods=["POST"]),
-    Route(f"{BASE}/cancel", cancel, methods=["POST"]),
-    Route(f"{BASE}/confirm", confirm, methods=["POST"]),
-    Route(f"{BASE}/{{action}}", change_form, methods=["GET"]),
-    Route(f"{BASE}/{{action}}", change, methods=["POST"]),
+    Route(f"{BASE}/setup", setup, methods=["POST"], name="2fa.setup"),
+    Route(f"{BASE}/cancel", cancel, methods=["POST"], name="2fa.cancel"),
+    Route(f"{BASE}/confirm", confirm, methods=["POST"], name="2fa.confirm"),
+    Route(f"{BASE}/{{action}}", change_form, methods=["GET"], name="2fa.change"),
+    Route(f"{BASE}/{{action}}", change, methods=["POST"], name="2fa.change"),
 ]

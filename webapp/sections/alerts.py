@@ -7,18 +7,19 @@ from starlette.requests import Request
 from webapp.alerts import address, catalog
 from webapp.alerts.compose import CONFIRM_SECONDS
 from webapp.context import get_ctx
+from webapp.models import id_of
 from webapp.security import holds
 from webapp.security.sessions import Auth
 
 
 def alerts_context(
     request: Request, auth: Auth, errors: dict[str, str] | None = None, notice: str = ""
-) -> dict:
+) -> dict[str, object]:
     """The alert-address section's state (addresses only ever masked)."""
     ctx = get_ctx(request)
     user = auth.user
-    email = address.of_user(ctx.keys, user.id, user.email)
-    pending = address.of_user(ctx.keys, user.id, user.email_pending, "email_pending")
+    email = address.of_user(ctx.keys, id_of(user), user.email)
+    pending = address.of_user(ctx.keys, id_of(user), user.email_pending, "email_pending")
     pending_alive = (
         bool(pending)
         and user.email_pending_at is not None
@@ -30,7 +31,7 @@ def alerts_context(
         "al_switches": [(c, label, getattr(user, c)) for c, label in catalog.SWITCHES.items()],
         "al_errors": errors or {},
         "al_notice": notice,
-        "al_ask_code": user.totp_secret is not None,
+        "al_ask_code": user.has_totp,
         "al_value": "",
     }
 
@@ -41,7 +42,7 @@ def lockdown_context(
     errors: dict[str, str] | None = None,
     notice: str = "",
     unlocked: bool = False,
-) -> dict:
+) -> dict[str, object]:
     """The lock-down section's state: locked or not, cool-down left and why."""
     ctx = get_ctx(request)
     user = auth.user
@@ -56,5 +57,5 @@ def lockdown_context(
         "ld_errors": errors or {},
         "ld_notice": notice,
         "ld_unlocked": unlocked,
-        "ld_ask_code": user.totp_secret is not None,
+        "ld_ask_code": user.has_totp,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from webapp.context import get_ctx
+from webapp.models import id_of
 from webapp.repositories import api_keys, two_factor
 from webapp.repositories import sessions as records
 from webapp.security.sessions import Auth
@@ -12,16 +13,16 @@ from webapp.security.sessions import Auth
 RECOVERY_NOTICE = "codes_left_after_recovery"  # session key: a count, never a code
 
 
-async def status_context(request: Request, auth: Auth) -> dict:
+async def status_context(request: Request, auth: Auth) -> dict[str, object]:
     """2FA on or off, when the key was last used, how many sessions are live."""
     async with get_ctx(request).db() as db:
-        key = await api_keys.get(db, auth.user.id)
-        live = await records.live_for_user(db, auth.user.id)
-        left = await two_factor.recovery_codes_left(db, auth.user.id)
+        key = await api_keys.get(db, id_of(auth.user))
+        live = await records.live_for_user(db, id_of(auth.user))
+        left = await two_factor.recovery_codes_left(db, id_of(auth.user))
     user = auth.user
     return {
         "st": {
-            "enrolled": user.totp_secret is not None,
+            "enrolled": user.has_totp,
             "login_2fa": user.login_2fa,
             "credentials_2fa": user.credentials_2fa,
             "key_used": key.last_used_at if key else None,

@@ -19,7 +19,7 @@ def section_context(
     codes: list[str] | None = None,
     error: str = "",
     code: str = "",
-) -> dict:
+) -> dict[str, object]:
     """Everything the 2FA section template shows, for one user."""
     ctx = get_ctx(request)
     user = auth.user
@@ -28,12 +28,12 @@ def section_context(
     missing = policy.missing(request, user, Action.ENROL_2FA)
     asks = policy.needed(user, Action.ENROL_2FA) if missing else frozenset()
     setup = None
-    if pending is not None and user.totp_secret is None:
+    if pending is not None and not user.has_totp:
         uri = totp.provisioning_uri(pending, user.username, ctx.settings.issuer)
         setup = {"grouped": totp.grouped(pending), "qr": totp.qr_svg(uri)}
     return {
-        "enrolled": user.has_second_factor,
-        "totp": user.totp_secret is not None,
+        "enrolled": user.enrolled,
+        "totp": user.has_totp,
         "login_2fa": user.login_2fa,
         "credentials_2fa": user.credentials_2fa,
         "setup": setup,

@@ -18,9 +18,10 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from webapp.models import ApiKey, User
 
@@ -43,23 +44,24 @@ class Principal:
     suspended: bool = False  # the account is locked down: the key is refused, not gone
 
 
+# The raw-SQL paths state "enrolled" as the model does (User.enrolled_sql, rendered once).
+_ENROLLED = str(User.enrolled_sql().compile(compile_kwargs={"literal_binds": True}))
 _COLUMNS = (
-    "users.id, users.username, "
-    "(users.totp_secret IS NOT NULL OR users.passkey_count > 0), users.login_2fa, "
+    f"users.id, users.username, ({_ENROLLED}), users.login_2fa, "
     "users.credentials_2fa, api_keys.last_used_at, users.locked_at IS NOT NULL"
 )
 _CORE = (
     select(
-        User.id,
-        User.username,
-        or_(User.totp_secret.is_not(None), User.passkey_count > 0),
-        User.login_2fa,
-        User.credentials_2fa,
-        ApiKey.last_used_at,
-        User.locked_at.is_not(None),
+        col(User.id),
+        col(User.username),
+        User.enrolled_sql(),
+        col(User.login_2fa),
+        col(User.credentials_2fa),
+        col(ApiKey.last_used_at),
+        col(User.locked_at).is_not(None),
     )
-    .join(ApiKey, ApiKey.user_id == User.id)
-    .where(ApiKey.digest.in_(bindparam("digests", expanding=True)))
+    .join(ApiKey, col(ApiKey.user_id) == User.id)
+    .where(col(ApiKey.digest).in_(bindparam("digests", expanding=True)))
 )
 
 

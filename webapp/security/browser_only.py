@@ -19,7 +19,9 @@ def is_browser_path(path: str) -> bool:
 class BrowserOnly:
     """Run ``inner`` (built around ``app`` with ``options``) only for browser paths."""
 
-    def __init__(self, app: ASGIApp, inner: Any, **options: Any) -> None:
+    # ``app`` is positional-only, as Starlette's Middleware passes it: an option named
+    # "app" then cannot collide with it.
+    def __init__(self, app: ASGIApp, /, inner: Any, **options: Any) -> None:
         self.app = app
         self.inner = inner(app, **options)
 

@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import totp
 from webapp.context import AppContext
-from webapp.models import User
+from webapp.models import User, id_of
 from webapp.repositories import events, two_factor
 from webapp.sealed_columns import USER_RECOVERY_KEY, USER_TOTP_SECRET
 from webapp.security import throttle
@@ -46,7 +46,7 @@ async def check(
     :func:`throttle.reserve`); an accepted code is claimed atomically, so it works once.
     """
     now = ctx.now()
-    key = throttle.code_key(user.id)
+    key = throttle.code_key(id_of(user))
     parsed = totp.parse_code(raw)
     async with ctx.db() as db:
         if parsed is None or (pending is not None and parsed[0] != "totp"):
@@ -63,7 +63,7 @@ async def check(
             return Outcome.fail(429, throttle.wait_message(slot), "code")
         await db.commit()
     kind, code = parsed
-    who = {"user_id": user.id, "ip": ip, "user_agent": agent}
+    who: events.Who = {"user_id": user.id, "ip": ip, "user_agent": agent}
     async with ctx.db() as db:
         if kind == "totp":
             secret = pending if pending is not None else _secret_or_none(ctx, user)
@@ -73,7 +73,7 @@ async def check(
         if outcome.ok:
             await throttle.succeeded(db, slot, reset_all=True)
             if kind == "recovery":
-                left = await two_factor.recovery_codes_left(db, user.id)
+                left = await two_factor.recovery_codes_left(db, id_of(user))
                 detail = f"{left} recovery code{'s' if left != 1 else ''} left"
                 await events.record(db, "recovery_code_used", now, **who, detail=detail)
             await db.commit()
@@ -88,7 +88,12 @@ async def check(
 
 
 async def settle_refusal(
-    db: AsyncSession, slot: throttle.Slot, now: float, event: str, who: dict, detail: str = ""
+    db: AsyncSession,
+    slot: throttle.Slot,
+    now: float,
+    event: str,
+    who: events.Who,
+    detail: str = "",
 ) -> int:
     """Record a refused second factor, settle its slot; the lock in seconds (0: none)."""
     await events.record(db, event, now, detail=detail, **who)
@@ -99,7 +104,7 @@ async def settle_refusal(
 
 
 def _secret_or_none(ctx: AppContext, user: User) -> str | None:
-    return totp_secret(ctx, user) if user.totp_secret is not None else None
+    return totp_secret(ctx, user) if user.has_totp else None
 
 
 async def _check_totp(
@@ -110,7 +115,7 @@ async def _check_totp(
     step = totp.matching_step(secret, code, now)
     if step is None:
         return Outcome.fail(422, WRONG_MESSAGE, "code")
-    if not await two_factor.claim_step(db, user.id, step):
+    if not await two_factor.claim_step(db, id_of(user), step):
         return Outcome.fail(422, REPLAY_MESSAGE, "code")
     user.totp_last_step = step
     return OK
@@ -123,7 +128,7 @@ async def _check_recovery(
         return Outcome.fail(422, WRONG_MESSAGE, "code")
     digest = totp.recovery_digest(recovery_key(ctx, user), code)
     match = None
-    for row in await two_factor.unused_recovery_codes(db, user.id):
+    for row in await two_factor.unused_recovery_codes(db, id_of(user)):
         # Compare every unused code in constant time; do not stop at the first match.
         if hmac.compare_digest(row.digest, digest):
             match = row

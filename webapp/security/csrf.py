@@ -41,7 +41,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 
 
 def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", []):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return ""

@@ -16,10 +16,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Concatenate, Generic, ParamSpec, overload
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from webapp import dom_ids as ids
 from webapp import forms
 from webapp.context import get_ctx
 from webapp.security import holds, policy, sessions
@@ -65,7 +67,7 @@ class Modal:
 
 def show(request: Request, modal: Modal, status_code: int = 200) -> Response:
     """The modal, aimed at ``#modal-root`` whatever the triggering element targeted."""
-    headers = {"HX-Retarget": "#modal-root", "HX-Reswap": "innerHTML"}
+    headers = {"HX-Retarget": ids.target(ids.MODAL_ROOT), "HX-Reswap": "innerHTML"}
     return render(
         request,
         "partials/stepup_modal.html",
@@ -93,7 +95,7 @@ async def guard(
         ask_password=Factor.PASSWORD in asks,
         ask_code=ask_code,
         ask_passkey=ask_code and auth.user.passkey_count > 0,
-        totp=auth.user.totp_secret is not None,
+        totp=auth.user.has_totp,
         name=form.get("passkey_name", "")[:64],
     )
     if not submitted:
@@ -130,29 +132,58 @@ def done(response: Response) -> Response:
     return response
 
 
-ModalFor = Callable[[Request, Auth], Awaitable["Modal | Response"]]
-Handler = Callable[[Request, Auth, dict[str, str]], Awaitable[Response]]
+P = ParamSpec("P")
 
 
-def step_up(modal_for: ModalFor, *fields: str) -> Callable[[Handler], Callable]:
-    """Decorate ``handler(request, auth, form)`` so it runs only after a step-up.
+class Ready(Generic[P]):
+    """A modal, and what its handler is called with after the step-up (an account, say)."""
 
-    ``modal_for(request, auth)`` returns the :class:`Modal` to show (or a Response,
-    such as a 404, to send instead); ``fields`` are the handler's own form fields.
+    def __init__(self, modal: Modal, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        self.modal = modal
+        self.args = args
+        self.kwargs = kwargs
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+ModalFor = Callable[[Request, Auth], Awaitable["Ready[P] | Response"]]
+PlainModalFor = Callable[[Request, Auth], Awaitable["Modal | Response"]]
+Handler = Callable[Concatenate[Request, Auth, dict[str, str], P], Awaitable[Response]]
+
+
+@overload
+def step_up(modal_for: PlainModalFor, *fields: str) -> Callable[[Handler[[]]], Endpoint]: ...
+
+
+@overload
+def step_up(modal_for: ModalFor[P], *fields: str) -> Callable[[Handler[P]], Endpoint]: ...
+
+
+def step_up(
+    modal_for: Callable[[Request, Auth], Awaitable[Modal | Ready[...] | Response]], *fields: str
+) -> Callable[[Callable[..., Awaitable[Response]]], Endpoint]:
+    """Decorate ``handler(request, auth, form, ...)`` so it runs only after a step-up.
+
+    ``modal_for(request, auth)`` returns the :class:`Modal` to show, or a
+    :class:`Ready` (the modal plus the handler's further arguments, such as the
+    account it found), or a Response (a 404, say) to send instead; ``fields`` are the
+    handler's own form fields. The type checker holds the handler's extra parameters
+    to what ``modal_for`` hands over.
     """
 
-    def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def decorate(handler: Callable[..., Awaitable[Response]]) -> Endpoint:
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
             auth = await sessions.require(request)
             form = await forms.read(request, *FIELDS, *fields)
-            modal = await modal_for(request, auth)
-            if isinstance(modal, Response):
-                return modal
-            blocked = await guard(request, auth, modal, form)
+            ready = await modal_for(request, auth)
+            if isinstance(ready, Response):
+                return ready
+            if isinstance(ready, Modal):
+                ready = Ready[[]](ready)
+            blocked = await guard(request, auth, ready.modal, form)
             if blocked is not None:
                 return blocked
-            return done(await handler(request, auth, form))
+            return done(await handler(request, auth, form, *ready.args, **ready.kwargs))
 
         return endpoint
 

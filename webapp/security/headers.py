@@ -39,7 +39,9 @@ _STATIC = [(b"cache-control", b"no-cache")]
 _REPLACED = (b"cache-control", b"pragma", b"strict-transport-security")
 
 
-def _headers_for(existing: list, is_static: bool, is_https: bool) -> list:
+def _headers_for(
+    existing: list[tuple[bytes, bytes]], is_static: bool, is_https: bool
+) -> list[tuple[bytes, bytes]]:
     """The response's headers plus ours; a header the route set itself is kept."""
     present = {name.lower() for name, _ in existing}
     added = [pair for pair in _BASE_RAW if pair[0] not in present]

@@ -13,7 +13,8 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from webapp.context import AppContext
-from webapp.models import User
+from webapp.models import User, id_of
+from webapp.repositories import events
 from webapp.repositories import passkeys as repo
 from webapp.security import codes, throttle, webauthn
 from webapp.security.outcome import OK, Outcome
@@ -45,7 +46,7 @@ async def check(
 ) -> Outcome:
     """Accept a fresh assertion by one of ``user``'s passkeys for this session's challenge."""
     now = ctx.now()
-    key = throttle.code_key(user.id)
+    key = throttle.code_key(id_of(user))
     async with ctx.db() as db:
         slot = await throttle.reserve(db, key, throttle.CODE, now)
         if isinstance(slot, int):
@@ -53,10 +54,10 @@ async def check(
             return Outcome.fail(429, throttle.wait_message(slot), "code")
         challenge = None
         if binding is not None:
-            challenge = await repo.claim_challenge(db, binding, user.id, "assert", now)
-        stored = await repo.for_user(db, user.id)
+            challenge = await repo.claim_challenge(db, binding, id_of(user), "assert", now)
+        stored = await repo.for_user(db, id_of(user))
         await db.commit()
-    who = {"user_id": user.id, "ip": ip, "user_agent": agent}
+    who: events.Who = {"user_id": user.id, "ip": ip, "user_agent": agent}
     outcome, event, detail = OK, "", ""
     if challenge is None:
         outcome, event = Outcome.fail(422, EXPIRED, "code"), "passkey_failed"
@@ -75,7 +76,7 @@ async def check(
             )
             detail = used.name
             async with ctx.db() as db:
-                fresh = await repo.record_use(db, used.id, asserted.sign_count, now)
+                fresh = await repo.record_use(db, id_of(used), asserted.sign_count, now)
                 await db.commit()
             if not fresh:
                 outcome, event = Outcome.fail(422, CLONED, "code"), "passkey_counter_regressed"

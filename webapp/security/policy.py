@@ -124,7 +124,7 @@ def needed(user: User, action: str) -> frozenset[Factor]:
     """The factors ``action`` needs from ``user`` right now."""
     rule = POLICY[action]
     factors = {Factor.PASSWORD} if rule.password else set()
-    enrolled = user.has_second_factor
+    enrolled = user.enrolled
     if (rule.second is Second.ENROLLED and enrolled) or (
         rule.second is Second.CREDENTIALS_2FA and enrolled and user.credentials_2fa
     ):
@@ -141,7 +141,7 @@ def current(request: Request) -> Proofs:
             value = raw.get(factor.value)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 at[factor] = float(value)
-    made = getattr(request.state, "proven", frozenset())
+    made: frozenset[Factor] = getattr(request.state, "proven", frozenset())
     return Proofs(at=at, this_request=made)
 
 

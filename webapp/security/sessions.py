@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from webapp.context import AppContext, get_ctx
-from webapp.models import User
+from webapp.models import User, id_of
 from webapp.repositories import sessions as records
 from webapp.repositories import users
 
@@ -75,7 +75,7 @@ async def sign_in(request: Request, user: User) -> None:
             # Signing in again from a signed-in browser must not leave its old session live.
             await records.revoke(db, record_id_for(previous), now)
         await records.create(
-            db, record_id_for(sid), user.id, now, client_ip(request), user_agent(request)
+            db, record_id_for(sid), id_of(user), now, client_ip(request), user_agent(request)
         )
         await db.commit()
     request.session.clear()
@@ -96,10 +96,11 @@ async def sign_out(request: Request) -> None:
 async def current(request: Request) -> Auth | None:
     """The signed-in user, or None when the session is missing, ended or timed out."""
     cached = getattr(request.state, "auth", _UNSET)
-    if cached is not _UNSET:
+    if cached is None or isinstance(cached, Auth):
         return cached
-    request.state.auth = await _load(request)
-    return request.state.auth
+    auth = await _load(request)
+    request.state.auth = auth
+    return auth
 
 
 async def require(request: Request) -> Auth:

@@ -30,7 +30,7 @@ class Policy:
         if failures < self.threshold:
             return 0.0
         exponent = min(failures - self.threshold, 30)
-        return min(self.base_seconds * 2**exponent, self.cap_seconds)
+        return min(self.base_seconds * 2.0**exponent, self.cap_seconds)
 
     def locked_until(self, failures: int, now: float, window_start: float) -> float:
         """When the lock after ``failures`` ends (0 for no lock)."""

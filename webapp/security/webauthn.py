@@ -16,6 +16,7 @@ import ipaddress
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from fido2.server import Fido2Server
@@ -108,7 +109,7 @@ def _descriptors(ids: list[bytes]) -> list[PublicKeyCredentialDescriptor]:
     ]
 
 
-def _state(challenge: bytes) -> dict:
+def _state(challenge: bytes) -> dict[str, Any]:
     return {
         "challenge": websafe_encode(challenge),
         "user_verification": UserVerificationRequirement.PREFERRED,
@@ -117,7 +118,7 @@ def _state(challenge: bytes) -> dict:
 
 def creation_options(
     rp: RelyingParty, handle: bytes, username: str, existing: list[bytes], challenge: bytes
-) -> dict:
+) -> dict[str, Any]:
     """Options for ``navigator.credentials.create`` (JSON-ready, base64url)."""
     user = PublicKeyCredentialUserEntity(name=username, id=handle, display_name=username)
     options, _state_unused = _server(rp).register_begin(
@@ -132,7 +133,7 @@ def creation_options(
     return dict(options)
 
 
-def request_options(rp: RelyingParty, allowed: list[bytes], challenge: bytes) -> dict:
+def request_options(rp: RelyingParty, allowed: list[bytes], challenge: bytes) -> dict[str, Any]:
     """Options for ``navigator.credentials.get`` naming the user's passkeys."""
     options, _state_unused = _server(rp).authenticate_begin(
         _descriptors(allowed),
@@ -142,7 +143,7 @@ def request_options(rp: RelyingParty, allowed: list[bytes], challenge: bytes) ->
     return dict(options)
 
 
-def _parse(raw: str) -> dict:
+def _parse(raw: str) -> dict[str, Any]:
     if not raw or len(raw) > MAX_RESPONSE:
         raise Refused(UNREADABLE)
     try:
@@ -203,7 +204,7 @@ def verify_assertion(
     return Assertion(bytes(matched.credential_id), counter)
 
 
-def response_counter(response: dict) -> int:
+def response_counter(response: dict[str, Any]) -> int:
     """The signature counter inside an assertion's authenticator data."""
     return AuthenticationResponse.from_dict(response).response.authenticator_data.counter
 

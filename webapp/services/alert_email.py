@@ -7,7 +7,7 @@ import enum
 from webapp.alerts import address, catalog
 from webapp.alerts.compose import CONFIRM_SECONDS
 from webapp.context import AppContext
-from webapp.models import MailOutbox
+from webapp.models import MailOutbox, id_of
 from webapp.repositories import events, mail, users
 from webapp.security.policy import Action
 from webapp.services.actor import Actor
@@ -68,24 +68,24 @@ async def confirm(ctx: AppContext, token: str, ip: str, agent: str) -> Confirmed
         if user is None or sent is None or sent.recipient is None:
             return Confirmed.INVALID
         mailed = address.open_sealed(keys, sent.recipient, "mail_outbox", sent.id, "recipient")
-        pending = address.of_user(keys, user.id, user.email_pending, "email_pending")
+        pending = address.of_user(keys, id_of(user), user.email_pending, "email_pending")
         if pending != mailed:
             return Confirmed.REPLACED
         if not await mail.use_token(db, row, now):
             await db.rollback()
             return Confirmed.INVALID
-        old = address.of_user(keys, user.id, user.email)
+        old = address.of_user(keys, id_of(user), user.email)
         user.email = address.seal(keys, pending, "users", user.id, "email")
         user.email_pending = None
         user.email_pending_at = None
         db.add(user)
-        who = {"user_id": user.id, "ip": ip, "user_agent": agent}
+        who: events.Who = {"user_id": user.id, "ip": ip, "user_agent": agent}
         if old and old != pending:
             mail_id = mail.new_id()
             sealed_old = address.seal(keys, old, "mail_outbox", mail_id, "recipient")
             mail.enqueue(
                 db,
-                user.id,
+                id_of(user),
                 catalog.OLD_ADDRESS_KIND,
                 now,
                 ip=ip,

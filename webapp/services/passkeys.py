@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from webapp.context import AppContext
-from webapp.models import Passkey, User
+from webapp.models import Passkey, User, id_of
 from webapp.repositories import passkeys as repo
 from webapp.repositories import sessions as records
 from webapp.repositories import two_factor, users
@@ -31,7 +32,7 @@ def clean_name(raw: str, count: int) -> str:
     return name or f"Passkey {count + 1}"
 
 
-async def creation_options(actor: Actor, binding: str) -> dict | None:
+async def creation_options(actor: Actor, binding: str) -> dict[str, Any] | None:
     """Options for ``navigator.credentials.create``; None when the user has the maximum.
 
     Issuing options changes nothing but a challenge: the passkey is only stored by
@@ -41,22 +42,22 @@ async def creation_options(actor: Actor, binding: str) -> dict | None:
     async with ctx.db() as db:
         user = await users.by_id(db, actor.user_id)
         assert user is not None
-        existing = await repo.for_user(db, user.id)
+        existing = await repo.for_user(db, id_of(user))
         if len(existing) >= MAX_PASSKEYS:
             return None
         handle = repo.handle_of(user)
         db.add(user)
-        challenge = await repo.new_challenge(db, binding, user.id, "register", ctx.now())
+        challenge = await repo.new_challenge(db, binding, id_of(user), "register", ctx.now())
         await db.commit()
     ids = [webauthn.unb64(p.credential_id) for p in existing]
     return webauthn.creation_options(_rp(actor), handle, user.username, ids, challenge)
 
 
-async def assertion_options(ctx: AppContext, user: User, binding: str) -> dict:
+async def assertion_options(ctx: AppContext, user: User, binding: str) -> dict[str, Any]:
     """Options for ``navigator.credentials.get`` naming ``user``'s passkeys."""
     async with ctx.db() as db:
-        stored = await repo.for_user(db, user.id)
-        challenge = await repo.new_challenge(db, binding, user.id, "assert", ctx.now())
+        stored = await repo.for_user(db, id_of(user))
+        challenge = await repo.new_challenge(db, binding, id_of(user), "assert", ctx.now())
         await db.commit()
     ids = [webauthn.unb64(p.credential_id) for p in stored]
     return webauthn.request_options(webauthn.relying_party(ctx.settings.origin), ids, challenge)
@@ -98,7 +99,7 @@ async def add(actor: Actor, binding: str, name: str, response: str) -> Added:
         if user.passkey_count >= MAX_PASSKEYS:
             return Added(Outcome.fail(409, f"You can add at most {MAX_PASSKEYS} passkeys."))
         passkey = Passkey(
-            user_id=user.id,
+            user_id=id_of(user),
             credential_id=credential_id,
             credential_data=webauthn.b64(new.credential_data),
             sign_count=new.sign_count,
@@ -114,7 +115,7 @@ async def add(actor: Actor, binding: str, name: str, response: str) -> Added:
         codes = None
         if user.recovery_key is None:
             codes = await two_factor.new_recovery_codes(db, ctx.keys, user)
-        ended = await records.revoke_all(db, user.id, now, keep=actor.record_id)
+        ended = await records.revoke_all(db, id_of(user), now, keep=actor.record_id)
         await actor.note(db, "passkey_added", f"{passkey.name}; {ended} other sessions ended")
         await db.commit()
     return Added(OK, codes)
@@ -131,12 +132,12 @@ async def remove(actor: Actor, passkey_id: int) -> str | None:
         user = await users.by_id(db, actor.user_id)
         assert user is not None
         actor.require(Action.REMOVE_PASSKEY, user)
-        passkey = await repo.owned(db, user.id, passkey_id)
+        passkey = await repo.owned(db, id_of(user), passkey_id)
         if passkey is None or not await repo.remove(db, user, passkey_id):
             return None
-        if not user.has_second_factor:
+        if not user.enrolled:
             await two_factor.remove(db, user)
-        ended = await records.revoke_all(db, user.id, ctx.now(), keep=actor.record_id)
+        ended = await records.revoke_all(db, id_of(user), ctx.now(), keep=actor.record_id)
         await actor.note(db, "passkey_removed", f"{passkey.name}; {ended} other sessions ended")
         await db.commit()
     return passkey.name

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.models import User
+from webapp.models import User, id_of
 from webapp.repositories import sessions as records
 from webapp.repositories import two_factor, users
 from webapp.security import codes
@@ -30,7 +30,7 @@ async def start(actor: Actor) -> User:
     """Start (or resume) set-up with a pending secret; the user as it now is."""
     async with actor.ctx.db() as db:
         user = await _load(db, actor)
-        if user.totp_secret is None:
+        if not user.has_totp:
             two_factor.start(actor.ctx.keys, user, actor.ctx.now())
             db.add(user)
             await db.commit()
@@ -61,7 +61,7 @@ async def confirm(actor: Actor, code: str) -> Confirmed:
     ctx = actor.ctx
     async with ctx.db() as db:
         user = await _load(db, actor)
-    if user.totp_secret is not None:
+    if user.has_totp:
         return Confirmed(user, Outcome.fail(409, ALREADY_ENROLLED))
     actor.require(Action.ENROL_2FA, user)
     secret = two_factor.pending_secret(ctx.keys, user, ctx.now())
@@ -72,10 +72,10 @@ async def confirm(actor: Actor, code: str) -> Confirmed:
         return Confirmed(user, outcome)
     async with ctx.db() as db:
         user = await _load(db, actor)
-        if user.totp_secret is not None:  # a concurrent confirmation won
+        if user.has_totp:  # a concurrent confirmation won
             return Confirmed(user, Outcome.fail(409, ALREADY_ENROLLED))
         new_codes = await two_factor.confirm(db, ctx.keys, user, secret, user.totp_last_step or 0)
-        await records.revoke_all(db, user.id, ctx.now(), keep=actor.record_id)
+        await records.revoke_all(db, id_of(user), ctx.now(), keep=actor.record_id)
         await actor.note(db, "2fa_enrolled")
         await db.commit()
     return Confirmed(user, outcome, new_codes)
@@ -121,7 +121,7 @@ async def change(actor: Actor, name: str) -> tuple[User, list[str] | None]:
     ctx = actor.ctx
     async with ctx.db() as db:
         user = await _load(db, actor)
-        if not user.has_second_factor:
+        if not user.enrolled:
             raise NotEnrolled(name)
         actor.require(Action.CHANGE_2FA, user)
         shown = await apply(db, ctx.keys, user)

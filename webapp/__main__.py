@@ -37,7 +37,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from webapp import banner, server_protocol
-    from webapp.app import create_app
+    from webapp.app import create_app, settle_heap
     from webapp.connections import raise_open_files_limit
 
     settings = _settings(args)
@@ -67,6 +67,7 @@ def serve(args: argparse.Namespace) -> int:
         app: object = "webapp.app:worker_app"
     else:
         app = create_app(settings)
+        settle_heap()
     # uvicorn's own access log prints query strings; ours (AccessLogMiddleware) does not.
     uvicorn.run(
         app,

@@ -37,7 +37,7 @@ _STATIC = [(b"cache-control", b"no-cache")]
 _REPLACED = (b"cache-control", b"pragma", b"strict-transport-security")
 
 
-def _headers_for(existing: list, is_static: bool, is_https: bool) -> list:
+def with_security_headers(existing: list, *, is_static: bool, is_https: bool) -> list:
     """The response's headers plus ours; a header the route set itself is kept."""
     present = {name.lower() for name, _ in existing}
     added = [pair for pair in _BASE_RAW if pair[0] not in present]
@@ -66,7 +66,9 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 existing = list(message.get("headers", ()))
-                message["headers"] = _headers_for(existing, is_static, is_https)
+                message["headers"] = with_security_headers(
+                    existing, is_static=is_static, is_https=is_https
+                )
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

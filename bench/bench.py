@@ -8,7 +8,7 @@ auth, /healthz and the Security page ÷ bare; a mixed load; 1,000 idle keep-aliv
 sign-in flood, page size, View step-up and start-up; two workers on PostgreSQL.
 Needs wrk (Debian: apt-get install wrk) and, for the last row, PostgreSQL.
 
-Usage: bench/run [--seconds N] [--mixed-seconds N]
+Usage: bench/run [--seconds N] [--mixed-seconds N] [--only api,startup,...]
 """
 
 from __future__ import annotations
@@ -42,11 +42,18 @@ PASSWORD = load.PASSWORD
 
 
 def wrk(
-    url: str, seconds: int, connections: int, *extra: str, args: tuple = (), pin: str = ""
+    url: str,
+    seconds: int,
+    connections: int,
+    *extra: str,
+    args: tuple = (),
+    pin: str = "",
+    threads: int = 0,
 ) -> str:
-    """Run wrk and return its report (``args`` go to the Lua script; ``pin``: CPUs)."""
-    threads = "-t1" if pin else "-t2"
-    cmd = ["wrk", threads, f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url]
+    """Run wrk and return its report (``args`` go to the Lua script; ``pin``: CPUs;
+    ``threads``: wrk threads, by default 1 when pinned and 2 otherwise)."""
+    threads = threads or (1 if pin else 2)
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url]
     if args:
         cmd += ["--", *args]
     if pin:
@@ -70,27 +77,48 @@ def p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def anchored(bare: tuple, app: tuple, key: str, seconds: int, rounds: int = 3) -> dict:
-    """Bare and API-auth throughput, interleaved; CPU per request of each server.
+def anchored(
+    bare: tuple, app: tuple, path: str, headers: dict[str, str], seconds: int, rounds: int = 3
+) -> dict:
+    """Bare and one app request (``path`` with ``headers``), interleaved ``rounds`` times;
+    req/s and server CPU µs per request of each. ``bare`` and ``app``: (pid, base URL).
 
-    ``bare`` and ``app`` are (pid, base URL).
+    Any "X ÷ bare" row is this plus :func:`anchored_row`: an API call with another
+    key, an allow-list or a rate limit needs only its own path and headers.
     """
     found: dict[str, list[float]] = {"bare": [], "api": [], "ratio": [], "cpu": []}
+    found.update(bare_us=[], api_us=[])
+    extra = [part for name, value in headers.items() for part in ("-H", f"{name}: {value}")]
     for _ in range(rounds):
         rates, cpu = {}, {}
-        for name, pid, url, extra in (
-            ("bare", bare[0], f"{bare[1]}/", ()),
-            ("api", app[0], f"{app[1]}/api/v1/me", ("-H", f"api-key: {key}")),
+        for name, pid, url, flags in (
+            ("bare", bare[0], f"{bare[1]}/", []),
+            ("api", app[0], f"{app[1]}{path}", extra),
         ):
             before = cpu_seconds([pid])
-            report = wrk(url, seconds, 20, *extra)
+            report = wrk(url, seconds, 20, *flags)
             rates[name] = requests_per_second(report)
             cpu[name] = (cpu_seconds([pid]) - before) / (rates[name] * seconds)
         found["bare"].append(rates["bare"])
         found["api"].append(rates["api"])
         found["ratio"].append(rates["api"] / rates["bare"])
         found["cpu"].append(cpu["bare"] / cpu["api"])
+        found["bare_us"].append(cpu["bare"] * 1e6)
+        found["api_us"].append(cpu["api"] * 1e6)
     return found
+
+
+def anchored_row(label: str, found: dict, target: str) -> tuple[str, str, str]:
+    """A table row for :func:`anchored`'s result: medians, every run, CPU per request."""
+    runs = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(found["api"], found["bare"], strict=True))
+    median = statistics.median
+    return (
+        label,
+        f"**{median(found['ratio']):.2f}** (median of {len(found['ratio'])} interleaved runs, "
+        f"app/bare req/s: {runs}); server CPU per request {median(found['api_us']):.0f} µs "
+        f"vs bare {median(found['bare_us']):.0f} µs (bare ÷ app = {median(found['cpu']):.2f})",
+        target,
+    )
 
 
 def page_cookie(base: str, username: str) -> str:
@@ -273,7 +301,10 @@ def postgres_workers(seconds: int) -> str:
                     # Then unpinned: every process may use every core.
                     for pid in app_pids:
                         os.sched_setaffinity(pid, range(cpus))
-                    report = wrk(f"{base}/api/v1/me", seconds, 20, "-H", f"api-key: {key}")
+                    # One wrk thread: it leaves more of the two cores to the workers.
+                    report = wrk(
+                        f"{base}/api/v1/me", seconds, 20, "-H", f"api-key: {key}", threads=1
+                    )
                     free[workers] = requests_per_second(report)
                 finally:
                     stop(proc)
@@ -284,8 +315,8 @@ def postgres_workers(seconds: int) -> str:
     return (
         f"{rates[2]:.0f} req/s ÷ {rates[1]:.0f} req/s = **{ratio:.2f}** (wrk on CPU 0, app on "
         f"CPU {app_cpus}; with two workers the app used {app2:.2f} cores, PostgreSQL "
-        f"{pg2:.2f}, wrk {wrk2:.2f} of {cpus}); unpinned {free[2]:.0f} ÷ {free[1]:.0f} = "
-        f"{free[2] / free[1]:.2f}"
+        f"{pg2:.2f}, wrk {wrk2:.2f} of {cpus}); unpinned, wrk with one thread: "
+        f"{free[2]:.0f} ÷ {free[1]:.0f} = {free[2] / free[1]:.2f}"
     )
 
 
@@ -293,73 +324,8 @@ def _seconds(values: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
 
 
-def main() -> None:
-    """Run every measurement and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=8, help="length of each load phase")
-    parser.add_argument("--mixed-seconds", type=int, default=60, help="length of the mixed load")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is needed: apt-get install wrk")
-    s = args.seconds
-    rows: list[tuple[str, str, str]] = []
-    bare_proc, bare = start_bare()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            data_dir = Path(tmp) / "var"
-            proc, base, _ = start_app(data_dir)
-            try:
-                key = register_and_get_key(base, "bench", PASSWORD)
-                anchor = anchored((bare_proc.pid, bare), (proc.pid, base), key, s)
-                bare_rps = statistics.median(anchor["bare"])
-                health = requests_per_second(wrk(f"{base}/healthz", s, 20))
-                cookie = page_cookie(base, "bench")
-                page_report = wrk(f"{base}/settings/security", s, 20, "-H", f"Cookie: {cookie}")
-                size = page_bytes(base, "bench")
-                tally, elapsed = asyncio.run(load.mixed_load(base, args.mixed_seconds))
-                idle_rows = held(base, proc.pid, 1000, True, 3)
-                silent_rows = held(base, proc.pid, 1000, False, 5)
-                after_1k, after_10k = memory_growth(base, proc.pid, key)
-                reveal = reveal_latencies(base, "bench", 20)
-                # Last: the flood locks this address out of further sign-ins for 15 minutes.
-                idle, busy, flood_rps = sign_in_flood(base, s)
-                peak = peak_rss_mb(proc.pid)
-            finally:
-                stop(proc)
-            startup = restart_times(data_dir)
-            startup_compiled = restart_times_compiled(data_dir)
-    finally:
-        stop(bare_proc)
-    workers_row = postgres_workers(s)
-
-    runs = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(anchor["api"], anchor["bare"], strict=True))
-    rows.append(
-        (
-            "Bare Starlette (anchor)",
-            f"**{bare_rps:.0f} req/s** (median of 3; one JSONResponse route, no middleware)",
-            "—",
-        )
-    )
-    rows.append(
-        (
-            "API auth ÷ bare",
-            f"**{statistics.median(anchor['ratio']):.2f}** (median of 3 runs, API/bare req/s: "
-            f"{runs}); CPU per request bare ÷ API = {statistics.median(anchor['cpu']):.2f}",
-            "≥ 0.7",
-        )
-    )
-    health_ratio = f"{health:.0f} ÷ {bare_rps:.0f} = **{health / bare_rps:.2f}**"
-    rows.append(("/healthz ÷ bare", health_ratio, "reported"))
-    page_rps = requests_per_second(page_report)
-    rows.append(
-        (
-            "Security page ÷ bare",
-            f"{page_rps:.0f} ÷ {bare_rps:.0f} = **{page_rps / bare_rps:.3f}**; p50 "
-            f"**{wrk_percentile(page_report, 50):.1f} ms**, p99 "
-            f"**{wrk_percentile(page_report, 99):.1f} ms** at 20 connections",
-            "reported",
-        )
-    )
+def _mixed_row(base: str, seconds: int) -> tuple[str, str, str]:
+    tally, elapsed = asyncio.run(load.mixed_load(base, seconds))
     total = sum(len(v) for v in tally.latencies.values())
     per_op = "; ".join(
         f"{op} {len(tally.latencies[op])}× p99 {p(tally.latencies[op], 99):.0f} ms"
@@ -371,71 +337,159 @@ def main() -> None:
         for op, counts in tally.statuses.items()
         if any(s_ >= 400 or s_ == 0 for s_ in counts)
     }
-    rows.append(
-        (
-            f"Mixed load, {args.mixed_seconds} s, 16 clients (2 signing in, 1 regenerating)",
-            f"**{total / elapsed:.0f} req/s**, **{tally.server_errors}** 5xx; {per_op}"
-            + (f"; other statuses {odd}" if odd else ""),
-            "5xx = 0",
-        )
+    return (
+        f"Mixed load, {seconds} s, 16 clients (2 signing in, 1 regenerating)",
+        f"**{total / elapsed:.0f} req/s**, **{tally.server_errors}** 5xx; {per_op}"
+        + (f"; other statuses {odd}" if odd else ""),
+        "5xx = 0",
     )
-    grown, p99_idle, p50_idle, still_idle = idle_rows
-    rows.append(
+
+
+def _held_rows(base: str, pid: int) -> list[tuple[str, str, str]]:
+    grown, p99_idle, p50_idle, still_idle = held(base, pid, 1000, True, 3)
+    _, p99_silent, p50_silent, still_silent = held(base, pid, 1000, False, 5)
+    return [
         (
             "1,000 idle keep-alive connections",
             f"RSS **+{grown:.1f} MB**; /healthz p99 **{p99_idle:.1f} ms** (p50 "
             f"{p50_idle:.1f}) while held ({still_idle} still open after 3 s)",
             "reported",
-        )
-    )
-    _, p99_silent, p50_silent, still_silent = silent_rows
-    rows.append(
+        ),
         (
             "1,000 silent connections",
             f"/healthz p99 **{p99_silent:.1f} ms** (p50 {p50_silent:.1f}) while held "
             f"({still_silent} still open after 5 s; the head deadline is 10 s)",
             "reported",
-        )
-    )
-    rows.append(
-        (
-            "Memory growth",
-            f"RSS {after_1k:.0f} MB after 1,000 API calls → **{after_10k:.0f} MB** after "
-            f"10,000 and 500 sign-ins (**{after_10k - after_1k:+.1f} MB**)",
-            "no growth beyond noise",
-        )
-    )
-    rows.append(
-        (
-            "Sign-in flood",
-            f"/healthz p99 {busy:.1f} ms ÷ idle {idle:.1f} ms = **{busy / idle:.1f}** "
-            f"({flood_rps:.0f} sign-ins/s refused)",
-            "≤ 5",
-        )
-    )
-    rows.append(("Memory", f"peak RSS **{peak:.0f} MB**", "≤ 300 MB"))
-    rows.append(("Security page size", f"**{size / 1024:.1f} KB** with assets, gzip", "≤ 40 KB"))
-    rows.append(
-        (
-            "Reveal",
-            f"p50 **{statistics.median(reveal):.0f} ms**, p99 **{p(reveal, 99):.0f} ms**",
-            "reported",
-        )
-    )
+        ),
+    ]
+
+
+def _startup_row(data_dir: Path) -> tuple[str, str, str]:
+    startup = restart_times(data_dir)
+    compiled = restart_times_compiled(data_dir)
     pyc = "no bytecode cache" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "bytecode cached"
-    wall = [w for w, _ in startup_compiled]
-    rows.append(
-        (
-            "Start-up",
-            f"**{statistics.median(wall):.2f} s** to the first 200 on an existing database, "
-            f"app compiled as installed (runs {_seconds(wall)}; CPU used by then "
-            f"{_seconds([c for _, c in startup_compiled])} s); from this checkout, {pyc}: "
-            f"{statistics.median(w for w, _ in startup):.2f} s (runs "
-            f"{_seconds([w for w, _ in startup])}; CPU {_seconds([c for _, c in startup])} s)",
-            "≤ 1.0 s",
-        )
+    wall = [w for w, _ in compiled]
+    return (
+        "Start-up",
+        f"**{statistics.median(wall):.2f} s** to the first 200 on an existing database, "
+        f"app compiled as installed (runs {_seconds(wall)}; CPU used by then "
+        f"{_seconds([c for _, c in compiled])} s); from this checkout, {pyc}: "
+        f"{statistics.median(w for w, _ in startup):.2f} s (runs "
+        f"{_seconds([w for w, _ in startup])}; CPU {_seconds([c for _, c in startup])} s)",
+        "≤ 1.0 s",
     )
-    rows.append(("Two workers (PostgreSQL)", f"API auth {workers_row}", "≥ 1.6"))
+
+
+GROUPS = ("api", "page", "mixed", "held", "memory", "reveal", "flood", "startup", "workers")
+
+
+def main() -> None:
+    """Run the chosen measurements (all by default) and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8, help="length of each load phase")
+    parser.add_argument("--mixed-seconds", type=int, default=60, help="length of the mixed load")
+    parser.add_argument(
+        "--only",
+        default=",".join(GROUPS),
+        help=f"comma-separated rows to run, of: {', '.join(GROUPS)} (default: all)",
+    )
+    args = parser.parse_args()
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    if only - set(GROUPS):
+        parser.error(f"unknown rows: {', '.join(sorted(only - set(GROUPS)))}")
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    s = args.seconds
+    rows: list[tuple[str, str, str]] = []
+    bare_proc, bare = start_bare()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            data_dir = Path(tmp) / "var"
+            proc, base, _ = start_app(data_dir)
+            try:
+                key = register_and_get_key(base, "bench", PASSWORD)
+                app = (proc.pid, base)
+                if "api" in only:
+                    anchor = anchored((bare_proc.pid, bare), app, "/api/v1/me", {"api-key": key}, s)
+                    bare_rps = statistics.median(anchor["bare"])
+                    rows.append(
+                        (
+                            "Bare Starlette (anchor)",
+                            f"**{bare_rps:.0f} req/s** (median of 3; one JSONResponse route, "
+                            "no middleware)",
+                            "—",
+                        )
+                    )
+                    rows.append(anchored_row("API auth ÷ bare", anchor, "≥ 0.7"))
+                    # Later rows of the same kind (an allow-listed key, a rate-limited one)
+                    # go here: anchored(..., path, headers, s) and anchored_row(...).
+                    health = anchored((bare_proc.pid, bare), app, "/healthz", {}, s, rounds=1)
+                    rows.append(anchored_row("/healthz ÷ bare", health, "reported"))
+                if "page" in only:
+                    cookie = page_cookie(base, "bench")
+                    page = anchored(
+                        (bare_proc.pid, bare), app, "/settings/security", {"Cookie": cookie}, s, 1
+                    )
+                    report = wrk(f"{base}/settings/security", s, 20, "-H", f"Cookie: {cookie}")
+                    label, text, _ = anchored_row("Security page ÷ bare", page, "reported")
+                    text += (
+                        f"; p50 **{wrk_percentile(report, 50):.1f} ms**, p99 "
+                        f"**{wrk_percentile(report, 99):.1f} ms** at 20 connections"
+                    )
+                    rows.append((label, text, "reported"))
+                    size = page_bytes(base, "bench")
+                    rows.append(
+                        (
+                            "Security page size",
+                            f"**{size / 1024:.1f} KB** with assets, gzip",
+                            "≤ 40 KB",
+                        )
+                    )
+                if "mixed" in only:
+                    rows.append(_mixed_row(base, args.mixed_seconds))
+                if "held" in only:
+                    rows.extend(_held_rows(base, proc.pid))
+                if "memory" in only:
+                    after_1k, after_10k = memory_growth(base, proc.pid, key)
+                    rows.append(
+                        (
+                            "Memory growth",
+                            f"RSS {after_1k:.0f} MB after 1,000 API calls → **{after_10k:.0f} MB** "
+                            f"after 10,000 and 500 sign-ins (**{after_10k - after_1k:+.1f} MB**)",
+                            "no growth beyond noise",
+                        )
+                    )
+                if "reveal" in only:
+                    reveal = reveal_latencies(base, "bench", 20)
+                    rows.append(
+                        (
+                            "Reveal",
+                            f"p50 **{statistics.median(reveal):.0f} ms**, p99 "
+                            f"**{p(reveal, 99):.0f} ms**",
+                            "reported",
+                        )
+                    )
+                if "flood" in only:
+                    # Last: the flood locks this address out of further sign-ins for 15 minutes.
+                    idle, busy, flood_rps = sign_in_flood(base, s)
+                    rows.append(
+                        (
+                            "Sign-in flood",
+                            f"/healthz p99 {busy:.1f} ms ÷ idle {idle:.1f} ms = "
+                            f"**{busy / idle:.1f}** ({flood_rps:.0f} sign-ins/s refused)",
+                            "≤ 5",
+                        )
+                    )
+                peak = peak_rss_mb(proc.pid)
+            finally:
+                stop(proc)
+            rows.append(("Memory", f"peak RSS **{peak:.0f} MB**", "≤ 300 MB"))
+            if "startup" in only:
+                rows.append(_startup_row(data_dir))
+    finally:
+        stop(bare_proc)
+    if "workers" in only:
+        rows.append(("Two workers (PostgreSQL)", f"API auth {postgres_workers(s)}", "≥ 1.6"))
 
     cpu = next(
         (

@@ -41,7 +41,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from webapp import banner, server_protocol
-    from webapp.app import create_app
+    from webapp.app import create_app, settle_heap
     from webapp.connections import raise_open_files_limit
 
     settings = _settings(args)
@@ -71,6 +71,7 @@ def serve(args: argparse.Namespace) -> int:
         app: str | Starlette = "webapp.app:worker_app"
     else:
         app = create_app(settings)
+        settle_heap()
     # uvicorn's own access log prints query strings; ours (AccessLogMiddleware) does not.
     uvicorn.run(
         app,

@@ -29,12 +29,14 @@ class AccessLogMiddleware(HttpMiddleware):
         try:
             await self.app(scope, receive, capture)
         finally:
-            client = scope.get("client") or ("-", 0)
-            log.info(
-                "%s %s %s %d %.1fms",
-                client[0],
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
+            note(scope, status, started)
+
+
+def note(scope: Scope, status: int, started: float) -> None:
+    """Log one finished request (``started``: its ``time.perf_counter()``)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    client = (scope.get("client") or ("-", 0))[0]
+    elapsed = (time.perf_counter() - started) * 1000
+    # Formatted here, with no arguments left for the record: a path may hold a "%".
+    log.info(f"{client} {scope['method']} {scope['path']} {status} {elapsed:.1f}ms")

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from webapp import apikey
-from webapp.context import get_ctx
+from webapp.context import AppContext, get_ctx
 from webapp.repositories import api_keys
 from webapp.security.api_lookup import Principal
 
@@ -60,17 +60,36 @@ def error(
 
 
 def _presented_key(request: Request) -> str:
-    if any(name.lower() in QUERY_NAMES for name in request.query_params):
+    scope = request.scope
+    if scope["query_string"] and any(name.lower() in QUERY_NAMES for name in request.query_params):
         raise ApiError(400, "Send the API key in the 'api-key' header, never in the URL.")
-    keys = request.headers.getlist("api-key")
+    # One pass over the raw header list (names arrive lower-cased), as Starlette's
+    # Headers would do, without building the object on every call.
+    keys: list[bytes] = []
+    authorization = None
+    for name, value in scope["headers"]:
+        if name == b"api-key":
+            keys.append(value)
+        elif name == b"authorization" and authorization is None:
+            authorization = value
     if len(keys) > 1:
         raise ApiError(400, "Send exactly one 'api-key' header.")
     if keys:
-        return keys[0].strip()
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return keys[0].decode("latin-1").strip()
+    scheme, _, token = (authorization or b"").decode("latin-1").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     raise ApiError(401, "Missing API key: send it in the 'api-key' header.", CHALLENGE)
+
+
+async def _owner(ctx: AppContext, presented: str) -> Principal | None:
+    """Look the key up under the ring as loaded; only a miss looks at the key file, as
+    rotate-keys may have added the key this key's digest is now made with."""
+    ring = ctx.key_source.loaded
+    principal = await ctx.api_lookup.find(ring.digests(apikey.LOOKUP_PURPOSE, presented))
+    if principal is None and (fresh := ctx.keys) is not ring:
+        principal = await ctx.api_lookup.find(fresh.digests(apikey.LOOKUP_PURPOSE, presented))
+    return principal
 
 
 async def authenticate(request: Request) -> Principal:
@@ -79,8 +98,7 @@ async def authenticate(request: Request) -> Principal:
     if not apikey.is_well_formed(presented):
         raise ApiError(401, INVALID_KEY, CHALLENGE)  # a typo: no database query at all
     ctx = get_ctx(request)
-    digests = ctx.keys.digests(apikey.LOOKUP_PURPOSE, presented)
-    principal = await ctx.api_lookup.find(digests)
+    principal = await _owner(ctx, presented)
     if principal is None:
         raise ApiError(401, INVALID_KEY, CHALLENGE)
     if principal.suspended:

@@ -3,6 +3,9 @@
 With ``--workers`` uvicorn binds the listening socket itself (protocol number 0), and
 asyncio then leaves Nagle's algorithm on for accepted connections: small responses
 wait ~40 ms for a delayed ACK. Setting TCP_NODELAY here makes every mode behave alike.
+uvicorn writes a response's head and its body separately, which with TCP_NODELAY is two
+system calls and two packets for every small answer; :class:`HeadHolder` holds the head
+back until the body's first write and sends both as one.
 
 The same subclass works over httptools and h11 (whichever uvicorn's "auto" picks): it
 only uses ``self.cycle``, which both set when a request head is complete.
@@ -52,6 +55,49 @@ def gate() -> ConnectionGate:
     return _gate
 
 
+class HeadHolder:
+    """A request cycle's transport that sends the response head with the body's first write.
+
+    Only the first write after the response started is held (never a ``100 Continue``,
+    which comes before it), and never for HEAD, whose response has no body write. Any
+    other write, ``close`` or the end of the response sends what is held first, so the
+    bytes and their order on the wire are unchanged.
+    """
+
+    __slots__ = ("_cycle", "_head_seen", "_held", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: object) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._held: bytes | None = None
+        self._head_seen = False
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` (after anything held), or hold it if it is the response head."""
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        elif not self._head_seen and self._cycle.response_started:  # type: ignore[attr-defined]
+            self._head_seen = True
+            if self._cycle.scope["method"] != "HEAD":  # type: ignore[attr-defined]
+                self._held = data
+                return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        """Send what is held."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.write(held)
+
+    def close(self) -> None:
+        """Send what is held, then close."""
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._transport, name)
+
+
 # AutoHTTPProtocol is a variable (httptools' class if installed, else h11's), which
 # mypy cannot take as a base class: the only way to subclass whichever uvicorn picked.
 class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
@@ -71,6 +117,13 @@ class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def on_headers_complete(self) -> None:
+        """The new request cycle writes through a :class:`HeadHolder` (httptools only)."""
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and not isinstance(cycle.transport, HeadHolder):
+            cycle.transport = HeadHolder(cycle.transport, cycle)
 
     def data_received(self, data: bytes) -> None:
         """Parse as usual; a new cycle means a complete head, so the deadline stops."""

@@ -215,6 +215,11 @@ class KeySource:
                     _create_key_file(self.path)
             self._ring = self._read()
 
+    @property
+    def loaded(self) -> KeyRing:
+        """The ring as last read, without looking at the key file (see :meth:`ring`)."""
+        return self._ring
+
     def ring(self) -> KeyRing:
         """The current ring (one stat() call to notice a changed key file)."""
         if self.from_env:

@@ -7,6 +7,11 @@ and never waits for writers (WAL readers don't block), which is less than handin
 to a thread would cost; a short busy timeout bounds the rare wait (WAL recovery).
 Each SELECT runs outside any transaction, so it sees the newest commit: a re-generated
 key stops working at once, in every worker.
+
+On SQLite each worker also remembers the owners it found, and forgets them all as soon
+as ``PRAGMA data_version`` on the same connection moves, which it does whenever any
+other connection, in any process, has committed anything: a re-generated, deleted or
+suspended key is refused by the very next call, in every worker, as without the cache.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     import asyncpg
 
 LOOKUP_BUSY_MS = 200  # the event loop waits at most this long for a locked database
+CACHE_ENTRIES = 1024  # owners remembered per worker (emptied when full: no eviction order)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,9 @@ class ApiKeyLookup:
         self._sqlite_path = self._url.database if backend == "sqlite" else None
         self._conn: sqlite3.Connection | None = None
         self._pool: asyncpg.Pool | None = None
+        # Digests -> owner, valid while the database's data_version stays at _version.
+        self._cache: dict[tuple[str, ...], Principal] = {}
+        self._version: int | None = None
 
     async def start(self) -> None:
         """Open the look-up connection or pool."""
@@ -120,6 +129,16 @@ class ApiKeyLookup:
     async def find(self, digests: list[str]) -> Principal | None:
         """The owner of the key with one of these digests, if any."""
         if self._conn is not None:
+            # The version first, the row second: a commit in between leaves a newer row
+            # under an older version, which the next call throws away (never the reverse).
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                self._cache.clear()
+                self._version = version
+            key = tuple(digests)
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
             row = self._conn.execute(_sqlite_sql(len(digests)), digests).fetchone()
         elif self._pool is not None:
             async with self._pool.acquire() as conn:
@@ -129,6 +148,14 @@ class ApiKeyLookup:
                 row = (await conn.execute(_CORE, {"digests": digests})).first()
         if row is None:
             return None
-        return Principal(
+        principal = Principal(
             row[0], row[1], bool(row[2]), bool(row[3]), bool(row[4]), row[5], bool(row[6])
         )
+        if self._conn is not None:
+            self._remember(key, principal)
+        return principal
+
+    def _remember(self, key: tuple[str, ...], principal: Principal) -> None:
+        if len(self._cache) >= CACHE_ENTRIES:
+            self._cache.clear()
+        self._cache[key] = principal

@@ -19,11 +19,15 @@ FIELD = "csrf_token"
 HEADER = b"x-csrf-token"
 
 
+TOO_LARGE = "The request is too large (over 256 KB). Shorten what you sent and try again."
+
+
 class TooLarge(Exception):
     """The request body is over the limit."""
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body; :class:`TooLarge` as soon as it passes ``limit`` bytes."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -79,14 +83,9 @@ class RequestGuardMiddleware:
             return
         is_api = scope["path"].startswith("/api/")
         try:
-            body = await _read_body(receive, self.max_body)
+            body = await read_body(receive, self.max_body)
         except TooLarge:
-            await _refuse(
-                send,
-                413,
-                "The request is too large (over 256 KB). Shorten what you sent and try again.",
-                is_api,
-            )
+            await _refuse(send, 413, TOO_LARGE, is_api)
             return
         if not is_api:
             problem = self._csrf_problem(scope, body)

@@ -39,8 +39,8 @@ _STATIC = [(b"cache-control", b"no-cache")]
 _REPLACED = (b"cache-control", b"pragma", b"strict-transport-security")
 
 
-def _headers_for(
-    existing: list[tuple[bytes, bytes]], is_static: bool, is_https: bool
+def with_security_headers(
+    existing: list[tuple[bytes, bytes]], *, is_static: bool, is_https: bool
 ) -> list[tuple[bytes, bytes]]:
     """The response's headers plus ours; a header the route set itself is kept."""
     present = {name.lower() for name, _ in existing}
@@ -64,7 +64,9 @@ class SecurityHeadersMiddleware(HttpMiddleware):
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 existing = list(message.get("headers", ()))
-                message["headers"] = _headers_for(existing, is_static, is_https)
+                message["headers"] = with_security_headers(
+                    existing, is_static=is_static, is_https=is_https
+                )
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -41,6 +41,27 @@ def _header(scope: Scope, name: bytes) -> str:
     return ",".join(values)
 
 
+def forwarded(scope: Scope, trusted: list[Network]) -> Scope:
+    """``scope`` with the client and scheme a trusted proxy forwarded (a copy), else as is."""
+    peer = (scope.get("client") or ("", 0))[0]
+    if not _trusted(peer, trusted):
+        return scope
+    scope = dict(scope)
+    chain = [a.strip() for a in _header(scope, b"x-forwarded-for").split(",") if a.strip()]
+    for address in reversed(chain):
+        if not _trusted(address, trusted):
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                break  # garbage in the header: keep the proxy's own address
+            scope["client"] = (address, 0)
+            break
+    proto = _header(scope, b"x-forwarded-proto").split(",")[-1].strip().lower()
+    if proto in ("http", "https"):
+        scope["scheme"] = proto
+    return scope
+
+
 class TrustedProxyMiddleware:
     """Rewrite the client address and scheme from a trusted proxy's headers."""
 
@@ -51,22 +72,5 @@ class TrustedProxyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Apply forwarded headers when the direct peer is a trusted proxy."""
         if scope["type"] == "http" and self.trusted:
-            peer = (scope.get("client") or ("", 0))[0]
-            if _trusted(peer, self.trusted):
-                scope = dict(scope)
-                self._apply(scope)
+            scope = forwarded(scope, self.trusted)
         await self.app(scope, receive, send)
-
-    def _apply(self, scope: Scope) -> None:
-        chain = [a.strip() for a in _header(scope, b"x-forwarded-for").split(",") if a.strip()]
-        for address in reversed(chain):
-            if not _trusted(address, self.trusted):
-                try:
-                    ipaddress.ip_address(address)
-                except ValueError:
-                    break  # garbage in the header: keep the proxy's own address
-                scope["client"] = (address, 0)
-                break
-        proto = _header(scope, b"x-forwarded-proto").split(",")[-1].strip().lower()
-        if proto in ("http", "https"):
-            scope["scheme"] = proto

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -64,9 +65,11 @@ def serve(args: argparse.Namespace) -> int:
     if workers > 1:
         # Each worker process builds its own app from the environment: hand it the flags.
         os.environ["AUTOTRADER_DATA_DIR"] = str(settings.data_dir)
+        # Each worker enforces its share of the per-key rate limit (rate_limit.py).
+        os.environ["AUTOTRADER_WORKERS"] = str(workers)
         app: object = "webapp.app:worker_app"
     else:
-        app = create_app(settings)
+        app = create_app(dataclasses.replace(settings, workers=1))
     # uvicorn's own access log prints query strings; ours (AccessLogMiddleware) does not.
     uvicorn.run(
         app,

@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from webapp import api_auth, faults, keyring_check, maintenance, schema
+from webapp import api_auth, api_usage, faults, keyring_check, maintenance, schema
 from webapp import db as database
 from webapp.access_log import AccessLogMiddleware
 from webapp.alerts import delivery
@@ -30,6 +30,7 @@ from webapp.routes import (
     account_safety,
     alerts,
     api,
+    api_keys,
     api_trading,
     auth,
     passkeys,
@@ -45,6 +46,7 @@ from webapp.security.headers import SecurityHeadersMiddleware
 from webapp.security.holds import Held
 from webapp.security.policy import Denied
 from webapp.security.proxies import TrustedProxyMiddleware, parse_networks
+from webapp.security.rate_limit import RateLimiter
 from webapp.security.sessions import LoginRequired
 from webapp.security.webauthn import relying_party
 from webapp.templating import STATIC_DIR, render
@@ -155,13 +157,20 @@ def create_app(
         passwords=passwords or Passwords(),
         clock=clock,
         api_lookup=ApiKeyLookup(engine),
+        rate_limiter=RateLimiter.share(
+            settings.api_rate_per_second, settings.api_burst, settings.workers
+        ),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await schema.ensure_current(engine)
         await ctx.api_lookup.start()
-        tasks = [asyncio.create_task(maintenance.run_forever(ctx))]
+        tasks = [
+            asyncio.create_task(maintenance.run_forever(ctx)),
+            # Writes the API keys' usage log off the request path; flushes at shutdown.
+            asyncio.create_task(api_usage.run_forever(ctx)),
+        ]
         if mail_worker:
             tasks.append(asyncio.create_task(delivery.run_forever(ctx)))
         yield
@@ -175,6 +184,7 @@ def create_app(
     middleware = [
         Middleware(TrustedProxyMiddleware, trusted=parse_networks(settings.trusted_proxies)),
         Middleware(AccessLogMiddleware),
+        Middleware(api_usage.UsageMiddleware),  # after the proxy: the real client address
         Middleware(SecurityHeadersMiddleware),
         Middleware(ErrorPageMiddleware),
         Middleware(
@@ -199,6 +209,7 @@ def create_app(
         Mount("/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR)), name="static"),
         *auth.routes,
         *security_settings.routes,
+        *api_keys.routes,
         *security_status.routes,
         *two_factor.routes,
         *passkeys.routes,

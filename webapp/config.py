@@ -114,6 +114,10 @@ class Settings:
     # bound to its host name (the RP id). Never taken from a request.
     public_url: str = ""
     cooldown_hours: int = 24
+    # Per API key, across all workers (each worker enforces rate/workers, burst/workers).
+    api_rate_per_second: int = 10
+    api_burst: int = 20
+    workers: int = 1  # worker processes serving the app (serve --workers sets it)
 
     @property
     def origin(self) -> str:
@@ -161,6 +165,9 @@ class Settings:
             mail_from=_mail_from(env.get("AUTOTRADER_MAIL_FROM", "")),
             public_url=_public_url(env.get("AUTOTRADER_PUBLIC_URL", "")),
             cooldown_hours=_int(env, "AUTOTRADER_COOLDOWN_HOURS", 24, minimum=0),
+            api_rate_per_second=_int(env, "AUTOTRADER_API_RATE_PER_SECOND", 10),
+            api_burst=_int(env, "AUTOTRADER_API_BURST", 20),
+            workers=_int(env, "AUTOTRADER_WORKERS", 1),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

@@ -15,7 +15,7 @@ RECOVERY_NOTICE = "codes_left_after_recovery"  # session key: a count, never a c
 async def status_context(request: Request, auth: Auth) -> dict:
     """2FA on or off, when the key was last used, how many sessions are live."""
     async with get_ctx(request).db() as db:
-        key = await api_keys.get(db, auth.user.id)
+        keys = await api_keys.for_user(db, auth.user.id)
         live = await records.live_for_user(db, auth.user.id)
         left = await two_factor.recovery_codes_left(db, auth.user.id)
     user = auth.user
@@ -24,7 +24,7 @@ async def status_context(request: Request, auth: Auth) -> dict:
             "enrolled": user.totp_secret is not None,
             "login_2fa": user.login_2fa,
             "credentials_2fa": user.credentials_2fa,
-            "key_used": key.last_used_at if key else None,
+            "key_used": max((k.last_used_at for k in keys if k.last_used_at), default=None),
             "sessions": len(live),
             "codes_left": left,
         }

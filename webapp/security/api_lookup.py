@@ -7,6 +7,10 @@ and never waits for writers (WAL readers don't block), which is less than handin
 to a thread would cost; a short busy timeout bounds the rare wait (WAL recovery).
 Each SELECT runs outside any transaction, so it sees the newest commit: a re-generated
 key stops working at once, in every worker.
+
+The same row carries everything the API checks per call (permissions, allow-list,
+expiry, the grace period of a re-generated key's previous secret), so those checks
+cost no further query.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from webapp import key_rules
 from webapp.models import ApiKey, User
 
 if TYPE_CHECKING:
@@ -40,12 +45,22 @@ class Principal:
     credentials_2fa: bool
     last_used_at: float | None
     suspended: bool = False  # the account is locked down: the key is refused, not gone
+    key_id: int = 0
+    key_name: str = ""
+    permissions: frozenset[str] = frozenset()
+    allow_ips: str = ""  # stored allow-list text (key_rules.address_allowed reads it)
+    expires_at: float | None = None
+    # Set when the presented secret is the key's previous one (re-generated with a
+    # grace period): it works until then.
+    previous_until: float | None = None
 
 
 _COLUMNS = (
     "users.id, users.username, "
     "(users.totp_secret IS NOT NULL OR users.passkey_count > 0), users.login_2fa, "
-    "users.credentials_2fa, api_keys.last_used_at, users.locked_at IS NOT NULL"
+    "users.credentials_2fa, api_keys.last_used_at, users.locked_at IS NOT NULL, "
+    "api_keys.id, api_keys.name, api_keys.permissions, api_keys.allow_ips, "
+    "api_keys.expires_at, api_keys.digest, api_keys.prev_until"
 )
 _CORE = (
     select(
@@ -56,9 +71,21 @@ _CORE = (
         User.credentials_2fa,
         ApiKey.last_used_at,
         User.locked_at.is_not(None),
+        ApiKey.id,
+        ApiKey.name,
+        ApiKey.permissions,
+        ApiKey.allow_ips,
+        ApiKey.expires_at,
+        ApiKey.digest,
+        ApiKey.prev_until,
     )
     .join(ApiKey, ApiKey.user_id == User.id)
-    .where(ApiKey.digest.in_(bindparam("digests", expanding=True)))
+    .where(
+        or_(
+            ApiKey.digest.in_(bindparam("digests", expanding=True)),
+            ApiKey.prev_digest.in_(bindparam("previous", expanding=True)),
+        )
+    )
 )
 
 
@@ -66,11 +93,16 @@ _CORE = (
 def _sqlite_sql(count: int) -> str:
     """The look-up with ``count`` bound digests (constant text: values are parameters)."""
     marks = ", ".join("?" * count)
-    return f"SELECT {_COLUMNS} {_JOIN} WHERE api_keys.digest IN ({marks})"
+    # Two unique indexes: SQLite answers the OR with one index look-up per side.
+    where = f"api_keys.digest IN ({marks}) OR api_keys.prev_digest IN ({marks})"
+    return f"SELECT {_COLUMNS} {_JOIN} WHERE {where}"
 
 
 _JOIN = "FROM api_keys JOIN users ON users.id = api_keys.user_id"
-_POSTGRES_SQL = f"SELECT {_COLUMNS} {_JOIN} WHERE api_keys.digest = ANY($1::varchar[])"
+_POSTGRES_SQL = (
+    f"SELECT {_COLUMNS} {_JOIN} "
+    "WHERE api_keys.digest = ANY($1::varchar[]) OR api_keys.prev_digest = ANY($1::varchar[])"
+)
 
 
 class ApiKeyLookup:
@@ -109,15 +141,28 @@ class ApiKeyLookup:
     async def find(self, digests: list[str]) -> Principal | None:
         """The owner of the key with one of these digests, if any."""
         if self._conn is not None:
-            row = self._conn.execute(_sqlite_sql(len(digests)), digests).fetchone()
+            row = self._conn.execute(_sqlite_sql(len(digests)), digests + digests).fetchone()
         elif self._pool is not None:
             async with self._pool.acquire() as conn:
                 row = await conn.fetchrow(_POSTGRES_SQL, digests)
         else:
             async with self._engine.connect() as conn:
-                row = (await conn.execute(_CORE, {"digests": digests})).first()
+                params = {"digests": digests, "previous": digests}
+                row = (await conn.execute(_CORE, params)).first()
         if row is None:
             return None
         return Principal(
-            row[0], row[1], bool(row[2]), bool(row[3]), bool(row[4]), row[5], bool(row[6])
+            row[0],
+            row[1],
+            bool(row[2]),
+            bool(row[3]),
+            bool(row[4]),
+            row[5],
+            bool(row[6]),
+            key_id=row[7],
+            key_name=row[8],
+            permissions=key_rules.permissions_of(row[9]),
+            allow_ips=row[10],
+            expires_at=row[11],
+            previous_until=None if row[12] in digests else row[13],
         )

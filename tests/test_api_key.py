@@ -3,8 +3,7 @@
 import pytest
 
 from tests.helpers import PASSWORD, Trader, key_in, session_payload
-from webapp import apikey
-from webapp import api_usage
+from webapp import api_usage, apikey
 from webapp.models import ApiKey, SecurityEvent
 
 

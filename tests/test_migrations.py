@@ -19,9 +19,9 @@ from webapp.app import create_app
 from webapp.config import Settings
 from webapp.db import make_engine, make_session_factory
 from webapp.models import User
+from webapp.repositories import trading_accounts as repo
 from webapp.repositories import two_factor
 from webapp.sealed_columns import API_KEY_SECRET
-from webapp.repositories import trading_accounts as repo
 from webapp.vault import KeyRing, new_key_line
 
 CREDS = {"password": "pw-one-1", "totpKey": "KRSXG5CTMVRXEZLU", "apiKey": "k", "apiSecret": "s"}

@@ -35,7 +35,7 @@ async def fill_through_the_app(app, trader: Trader, clock) -> None:
     created = await trader.hx(
         "POST",
         "/settings/security/api-keys",
-        {"step": "verify", "name": "VPS bot", "perm_read": "yes", "password": PASSWORD},
+        {"step": "verify", "name": "VPS bot", "perm_read": "yes", "stepup_password": PASSWORD},
     )
     assert created.status_code == 201, created.text
     async with make_client(app) as other_client:

@@ -7,6 +7,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from webapp.apikey import mask_in
+
 log = logging.getLogger("webapp.access")
 
 
@@ -38,7 +40,7 @@ class AccessLogMiddleware:
                 "%s %s %s %d %.1fms",
                 client[0],
                 scope["method"],
-                scope["path"],
+                mask_in(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
             )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from datetime import UTC, datetime
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from webapp import faults
+from webapp.apikey import mask_in
 from webapp.context import AppContext
 from webapp.repositories import api_keys, events
 from webapp.usage_queue import Use
@@ -33,7 +33,6 @@ log = logging.getLogger("webapp.api_usage")
 FLUSH_SECONDS = 1.0
 SWEEP_SECONDS = 60.0
 STATE_KEY = "api_principal"  # request.state attribute authenticate() sets
-_KEY_SHAPE = re.compile(r"at_[0-9A-Za-z]{8,}")
 
 
 def utc(ts: float) -> str:
@@ -140,7 +139,7 @@ class UsageMiddleware:
             if principal is not None:
                 ctx: AppContext = scope["app"].state.ctx
                 client = scope.get("client") or ("", 0)
-                path = _KEY_SHAPE.sub("at_…", scope["path"])[:200]
+                path = mask_in(scope["path"])[:200]
                 ctx.usage.add(
                     Use(principal.key_id, ctx.now(), scope["method"][:8], path, status, client[0])
                 )

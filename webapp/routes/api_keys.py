@@ -46,6 +46,10 @@ def _gone() -> Response:
     return Response(GONE, status_code=404, media_type="text/plain")
 
 
+def _fixed() -> Response:
+    return Response(service.DEFAULT_FIXED, status_code=409, media_type="text/plain")
+
+
 async def _section(
     request: Request, auth: Auth, status_code: int = 200, **extra: object
 ) -> Response:
@@ -194,6 +198,8 @@ async def _limits_modal(request: Request, auth: Auth) -> Modal | Response:
     row = await _owned(request, auth)
     if row is None:
         return _gone()
+    if row.is_default:
+        return _fixed()
     return Modal(
         title=f"Change API key “{row.name}”",
         intro="Enter your AutoTrader login password to change what this key may do.",
@@ -212,6 +218,8 @@ async def limits(request: Request) -> Response:
     row = await _owned(request, auth)
     if row is None:
         return _gone()
+    if row.is_default:
+        return _fixed()
     values = {name: form[name] for name in key_rules.FORM_FIELDS}
     parsed = key_rules.limits_from_form(form, get_ctx(request).now())
     if isinstance(parsed, dict):
@@ -253,6 +261,8 @@ async def _delete_modal(request: Request, auth: Auth) -> Modal | Response:
     row = await _owned(request, auth)
     if row is None:
         return _gone()
+    if row.is_default:
+        return _fixed()
     return Modal(
         title=f"Delete API key “{row.name}”",
         intro="The key stops working at once and its usage log is removed.",

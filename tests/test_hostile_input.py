@@ -49,6 +49,7 @@ def unsafe_paths(app) -> list[tuple[str, str]]:
             continue
         path = re.sub(r"{account_id(:\w+)?}", "1", route.path)
         path = re.sub(r"{passkey_id(:\w+)?}", "1", path)
+        path = re.sub(r"{key_id(:\w+)?}", "1", path)
         path = re.sub(r"{action}", "remove", path)
         path = re.sub(r"{record_id(:\w+)?}", "x", path)
         path = re.sub(r"{rest(:\w+)?}", "v1/nothing", path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from webapp import __version__
+from webapp import __version__, key_rules
 from webapp.brokers import BROKERS, CREDENTIAL_FIELDS
 
 _TEXT = {"type": "string", "minLength": 1}
@@ -40,8 +40,49 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 _ACCOUNT = {"$ref": "#/components/schemas/TradingAccount"}
 _ERRORS = {
     "400": _json(_ERROR, "Bad request (for example, the key in the URL)"),
-    "401": _json(_ERROR, "Missing or invalid API key, or a key suspended by a lock-down"),
+    "401": _json(
+        _ERROR,
+        "Missing or invalid API key, an expired key (the message names the date), the old "
+        "key after its grace period, or a key suspended by a lock-down",
+    ),
+    "403": _json(
+        _ERROR,
+        "The key lacks the permission this call needs (the message names it), or the call "
+        "comes from an address outside the key's allow-list",
+    ),
     "413": _json(_ERROR, "Body too large"),
+    "429": {
+        **_json(_ERROR, "Too many calls with this key: the per-key rate limit"),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before the next call",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
+}
+_RATE = (
+    "Each key may make a limited number of calls a second (by default 10, with bursts of "
+    "20; the operator sets both). Beyond it the API answers 429 with `Retry-After`. "
+    "Keys carry permissions: `read` for every GET, `manage-accounts` to create, change "
+    "and delete trading accounts; a call without the permission it needs gets 403."
+)
+_KEY = {
+    "type": "object",
+    "required": ["name", "permissions", "expiresAt"],
+    "properties": {
+        "name": {"type": "string"},
+        "permissions": {
+            "type": "array",
+            "items": {"type": "string", "enum": list(key_rules.PERMISSIONS)},
+        },
+        "expiresAt": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "When this key stops working (its expiry date, or the end of "
+            "the grace period of a re-generated key's old secret); null: never",
+        },
+    },
 }
 _BODY_ERRORS = {
     "415": _json(_ERROR, "Not JSON"),
@@ -61,7 +102,11 @@ def spec() -> dict:
     account_input = {**_PUBLIC_PROPS, **_SECRET_PROPS}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "AutoTrader Security API", "version": __version__},
+        "info": {
+            "title": "AutoTrader Security API",
+            "version": __version__,
+            "description": _RATE,
+        },
         "servers": [{"url": "/"}],
         "security": [{"apiKeyHeader": []}, {"bearer": []}],
         "components": {
@@ -119,10 +164,17 @@ def spec() -> dict:
         "paths": {
             "/api/v1/me": {
                 "get": {
-                    "summary": "Who the key belongs to",
+                    "summary": "Who the key belongs to, and the calling key (any permission)",
                     "responses": {
                         "200": _json(
-                            _ok({"type": "object", "required": ["username"]}), "The key's owner"
+                            _ok(
+                                {
+                                    "type": "object",
+                                    "required": ["username", "twoFactor", "key"],
+                                    "properties": {"username": {"type": "string"}, "key": _KEY},
+                                }
+                            ),
+                            "The key's owner and the key's name, permissions and expiry",
                         ),
                         **_ERRORS,
                     },
@@ -130,14 +182,14 @@ def spec() -> dict:
             },
             "/api/v1/trading-accounts": {
                 "get": {
-                    "summary": "List trading accounts (never credentials)",
+                    "summary": "List trading accounts (never credentials); needs `read`",
                     "responses": {
                         "200": _json(_ok({"type": "array", "items": _ACCOUNT}), "Accounts"),
                         **_ERRORS,
                     },
                 },
                 "post": {
-                    "summary": "Create a trading account",
+                    "summary": "Create a trading account; needs `manage-accounts`",
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -156,7 +208,7 @@ def spec() -> dict:
             "/api/v1/trading-accounts/{account_id}": {
                 "parameters": [_ID],
                 "get": {
-                    "summary": "One trading account (never credentials)",
+                    "summary": "One trading account (never credentials); needs `read`",
                     "responses": {
                         "200": _json(_ok(_ACCOUNT), "The account"),
                         "404": _json(_ERROR, "No such account"),
@@ -164,7 +216,7 @@ def spec() -> dict:
                     },
                 },
                 "patch": {
-                    "summary": "Change fields; absent fields are kept",
+                    "summary": "Change fields; absent fields are kept; needs `manage-accounts`",
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -181,7 +233,7 @@ def spec() -> dict:
                     },
                 },
                 "delete": {
-                    "summary": "Delete a trading account",
+                    "summary": "Delete a trading account; needs `manage-accounts`",
                     "responses": {
                         "200": _json(
                             _ok({"type": "object", "properties": {"deleted": {"type": "integer"}}}),

@@ -298,7 +298,10 @@ async def test_usage_log_keeps_the_last_100_calls_without_query_or_key(app, clie
     assert {u.path for u in uses if u.method == "GET"} >= {"/api/v1/trading-accounts/102"}
     assert "/api/v1/trading-accounts/2" not in {u.path for u in uses}  # the oldest went
     detail = (await client.get(f"{NEW}/{row.id}")).text
-    assert "Last 100 calls" in detail and "GET /api/v1/trading-accounts/102" in detail
+    assert (
+        "The newest 100 of at most 100 calls" in detail
+        and "GET /api/v1/trading-accounts/102" in detail
+    )
     assert "page=2" not in detail
     refreshed = await key_row(app, "logger")
     assert (refreshed.last_used_at, refreshed.last_used_ip) == (clock.now, "203.0.113.7")

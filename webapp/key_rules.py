@@ -84,8 +84,10 @@ def clean_allow_list(raw: str) -> str:
             raise RuleError(
                 f"“{shown}” is not an IP address or range (like 203.0.113.7 or 2001:db8::/32)."
             ) from None
-        if str(network) not in networks:
-            networks.append(str(network))
+        # A single address is kept without its /32 or /128: it reads as typed.
+        text = str(network.network_address) if network.num_addresses == 1 else str(network)
+        if text not in networks:
+            networks.append(text)
     return ",".join(networks)
 
 

@@ -132,3 +132,26 @@ async def no_overflow(page: Page) -> None:
         width,
     )
     assert not outside, f"buttons outside the viewport: {outside}"
+
+
+async def create_bot_key(
+    page: Page, name: str, *, allow: str = "", manage: bool = False, expires: str = ""
+) -> str:
+    """Security page → Keys for bots → New key → the step-up; returns the key shown once."""
+    section = page.locator("#named-keys")
+    await section.get_by_role("button", name="New key").click()
+    form = page.locator("#new-key-form")
+    await form.get_by_label("Name").fill(name)
+    if manage:
+        await form.locator("input[name=perm_manage]").check()
+    await form.get_by_label("Allowed addresses").fill(allow)
+    if expires:
+        await form.get_by_label("Expires on").fill(expires)
+    await form.get_by_role("button", name="Create key").click()
+    created = page.locator("#created-key-value, dialog[open]").first
+    await expect(created).to_be_visible()
+    if await page.locator("dialog[open]").count():  # no fresh step-up window
+        await submit_modal(page)
+    value = page.locator("#created-key-value")
+    await expect(value).to_be_visible()
+    return await value.inner_text()

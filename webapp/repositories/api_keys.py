@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, update
 from sqlmodel import col, select
@@ -17,23 +18,39 @@ from webapp.vault import KeyRing
 USES_KEPT = 100  # the usage log keeps the newest calls per key
 
 
+class _Sealed(NamedTuple):
+    secret: str  # ciphertext bound to the owner
+    digest: str  # keyed digest for the look-up
+    hint: str  # last four characters, for the masked key
+
+
+def _sealed(keys: KeyRing, user_id: int, plain: str) -> _Sealed:
+    return _Sealed(
+        keys.encrypt(plain, API_KEY_SECRET.bound_to(user_id)),
+        keys.digest(apikey.LOOKUP_PURPOSE, plain),
+        apikey.hint(plain),
+    )
+
+
 def _seal(keys: KeyRing, row: ApiKey, plain: str) -> None:
-    row.secret = keys.encrypt(plain, API_KEY_SECRET.bound_to(row.user_id))
-    row.digest = keys.digest(apikey.LOOKUP_PURPOSE, plain)
-    row.hint = apikey.hint(plain)
+    row.secret, row.digest, row.hint = _sealed(keys, row.user_id, plain)
 
 
 async def issue(session: AsyncSession, keys: KeyRing, user_id: int, now: float) -> str:
     """Create or replace the user's default key at once (no grace period)."""
     plain = apikey.generate()
-    row = await get(session, user_id) or ApiKey(
-        user_id=user_id,
-        name=key_rules.DEFAULT_NAME,
-        is_default=True,
-        permissions=key_rules.ALL,
-        created_at=now,
-    )
-    _seal(keys, row, plain)
+    row = await get(session, user_id)
+    if row is None:
+        row = ApiKey(
+            user_id=user_id,
+            name=key_rules.DEFAULT_NAME,
+            is_default=True,
+            permissions=key_rules.ALL,
+            created_at=now,
+            **_sealed(keys, user_id, plain)._asdict(),
+        )
+    else:
+        _seal(keys, row, plain)
     row.created_at = now
     row.last_used_at = None
     row.last_used_ip = ""
@@ -64,8 +81,8 @@ async def create(
         allow_ips=allow_ips,
         expires_at=expires_at,
         created_at=now,
+        **_sealed(keys, user_id, plain)._asdict(),
     )
-    _seal(keys, row, plain)
     session.add(row)
     await session.flush()
     return plain, row

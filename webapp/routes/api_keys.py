@@ -37,9 +37,14 @@ BASE = "/settings/security/api-keys"
 GONE = "That API key does not exist any more. Reload the page."
 
 
+def _uid(auth: Auth) -> int:
+    assert auth.user.id is not None  # a signed-in user is stored
+    return auth.user.id
+
+
 async def _owned(request: Request, auth: Auth) -> ApiKey | None:
     async with get_ctx(request).db() as db:
-        return await api_keys.owned(db, auth.user.id, request.path_params["key_id"])
+        return await api_keys.owned(db, _uid(auth), request.path_params["key_id"])
 
 
 def _gone() -> Response:
@@ -100,7 +105,7 @@ async def detail(request: Request) -> Response:
     auth = await sessions.require(request)
     ctx = get_ctx(request)
     async with ctx.db() as db:
-        row = await api_keys.owned(db, auth.user.id, request.path_params["key_id"])
+        row = await api_keys.owned(db, _uid(auth), request.path_params["key_id"])
         uses = await api_keys.uses(db, row.id) if row and row.id else []
     if row is None:
         return render(request, "error.html", {"status": 404, "message": GONE}, status_code=404)

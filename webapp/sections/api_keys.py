@@ -114,6 +114,7 @@ def form_values(row: ApiKey | None = None) -> dict[str, str]:
 
 async def api_keys_context(request: Request, auth: Auth, **extra: Any) -> dict[str, Any]:
     """The default key's box and the list of named keys, plus ``extra`` (notice, form)."""
+    assert auth.user.id is not None  # a signed-in user is stored
     async with get_ctx(request).db() as db:
         rows = await api_keys.for_user(db, auth.user.id)
     views = [key_view(request, r) for r in rows]

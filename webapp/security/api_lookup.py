@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from webapp import key_rules
 from webapp.models import ApiKey, User
@@ -64,26 +65,26 @@ _COLUMNS = (
 )
 _CORE = (
     select(
-        User.id,
-        User.username,
-        or_(User.totp_secret.is_not(None), User.passkey_count > 0),
-        User.login_2fa,
-        User.credentials_2fa,
-        ApiKey.last_used_at,
-        User.locked_at.is_not(None),
-        ApiKey.id,
-        ApiKey.name,
-        ApiKey.permissions,
-        ApiKey.allow_ips,
-        ApiKey.expires_at,
-        ApiKey.digest,
-        ApiKey.prev_until,
+        col(User.id),
+        col(User.username),
+        or_(col(User.totp_secret).is_not(None), col(User.passkey_count) > 0),
+        col(User.login_2fa),
+        col(User.credentials_2fa),
+        col(ApiKey.last_used_at),
+        col(User.locked_at).is_not(None),
+        col(ApiKey.id),
+        col(ApiKey.name),
+        col(ApiKey.permissions),
+        col(ApiKey.allow_ips),
+        col(ApiKey.expires_at),
+        col(ApiKey.digest),
+        col(ApiKey.prev_until),
     )
-    .join(ApiKey, ApiKey.user_id == User.id)
+    .join(ApiKey, col(ApiKey.user_id) == col(User.id))
     .where(
         or_(
-            ApiKey.digest.in_(bindparam("digests", expanding=True)),
-            ApiKey.prev_digest.in_(bindparam("previous", expanding=True)),
+            col(ApiKey.digest).in_(bindparam("digests", expanding=True)),
+            col(ApiKey.prev_digest).in_(bindparam("previous", expanding=True)),
         )
     )
 )

@@ -14,15 +14,15 @@ Create Date: 2026-11-28 13:00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString
 
 revision: str = "0005_api_keys"
 down_revision: str | None = "0004_passkeys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_text = sqlmodel.sql.sqltypes.AutoString
+_text = AutoString
 DEFAULT_NAME = "Default key"
 ALL_PERMISSIONS = "read manage-accounts"  # webapp/key_rules.py names them
 

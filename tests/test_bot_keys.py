@@ -170,7 +170,7 @@ async def test_allow_list_takes_ipv6_and_mapped_ipv4(app, trader):
 async def test_allow_list_reads_the_address_a_trusted_proxy_forwards(settings, clock, trusted):
     proxy = "203.0.113.7"  # the test client's own address plays the proxy
     listed = dataclasses.replace(settings, trusted_proxies=proxy if trusted else "")
-    app = create_app(listed, clock=clock, passwords=fast_passwords())
+    app = create_app(listed, clock=clock, passwords=fast_passwords(), usage_writer=False)
     async with app.router.lifespan_context(app), make_client(app) as client:
         trader = Trader(client)
         await trader.register()
@@ -446,3 +446,20 @@ async def test_no_key_in_plain_text_in_the_database_or_the_logs(
     for key in keys:
         assert key.encode() not in stored and key not in logged
         assert key[3:20].encode() not in stored  # not even a long piece of it
+
+
+async def test_the_writer_task_flushes_what_is_queued_at_shutdown(settings, clock):
+    """With the background writer on (as in production), nothing queued is lost when the
+    app stops: the run is shorter than the writer's second, so the shutdown flush is
+    what usually writes these (the periodic write would do as well)."""
+    app = create_app(settings, clock=clock, passwords=fast_passwords())
+    async with app.router.lifespan_context(app), make_client(app) as client:
+        trader = Trader(client)
+        await trader.register()
+        key = await trader.reveal_key()
+        for _ in range(3):
+            assert (await api(client, "GET", "/api/v1/me", key)).status_code == 200
+    again = create_app(settings, clock=clock, passwords=fast_passwords(), usage_writer=False)
+    async with again.router.lifespan_context(again), again.state.ctx.db() as db:
+        uses = (await db.exec(select(ApiKeyUse))).all()
+    assert [(u.method, u.path, u.status) for u in uses] == [("GET", "/api/v1/me", 200)] * 3

@@ -137,12 +137,14 @@ def create_app(
     passwords: Passwords | None = None,
     extra_routes: list[BaseRoute] | None = None,
     mail_worker: bool = True,
+    usage_writer: bool = True,
 ) -> Starlette:
     """Build the app: key ring and engine now, the schema when the lifespan starts.
 
     ``clock`` and ``passwords`` are injectable so tests can freeze time and use a
     cheaper argon2id profile; ``extra_routes`` adds pages (see docs/extending.md);
-    ``mail_worker=False`` leaves alert delivery to explicit calls (tests that step it).
+    ``mail_worker=False`` leaves alert delivery to explicit calls (tests that step it),
+    ``usage_writer=False`` the API usage log's writes to ``api_usage.flush`` calls.
     """
     settings = settings or Settings.from_env()
     relying_party(settings.origin)  # a URL that cannot carry passkeys stops start-up
@@ -166,11 +168,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await schema.ensure_current(engine)
         await ctx.api_lookup.start()
-        tasks = [
-            asyncio.create_task(maintenance.run_forever(ctx)),
+        tasks = [asyncio.create_task(maintenance.run_forever(ctx))]
+        if usage_writer:
             # Writes the API keys' usage log off the request path; flushes at shutdown.
-            asyncio.create_task(api_usage.run_forever(ctx)),
-        ]
+            tasks.append(asyncio.create_task(api_usage.run_forever(ctx)))
         if mail_worker:
             tasks.append(asyncio.create_task(delivery.run_forever(ctx)))
         yield

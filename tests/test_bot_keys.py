@@ -16,7 +16,9 @@ from tests.helpers import PASSWORD, Trader, change_2fa, enrol, fast_passwords, k
 from tests.test_trading_accounts import api
 from webapp import api_usage, key_rules
 from webapp.app import create_app
+from webapp.config import Settings
 from webapp.models import ApiKey, ApiKeyUse, SecurityEvent
+from webapp.rotation import rotate
 
 NEW = "/settings/security/api-keys"
 ACCOUNT = {
@@ -80,6 +82,7 @@ async def test_a_new_key_is_shown_once_and_describes_itself(app, client, trader)
     }
     page = (await client.get("/settings/security")).text
     assert "VPS bot" in page and key not in page  # the list shows the hint, never the key
+    assert "testserver" not in page  # links are paths: nothing from the Host header
     assert key[-4:] in page
     row = await key_row(app, "VPS bot")
     assert [e.detail for e in await events(app, "api_key_created")] == ["VPS bot (read)"]
@@ -332,7 +335,10 @@ async def test_deleting_a_key_stops_it_at_once(app, client, trader):
     deleted = await trader.hx(
         "POST", f"{NEW}/{row.id}/delete", {"step": "verify", "confirm": "yes"}
     )
-    assert deleted.status_code == 200 and deleted.headers["HX-Redirect"].endswith("#api-keys")
+    assert (
+        deleted.status_code == 200
+        and deleted.headers["HX-Redirect"] == "/settings/security#named-keys"
+    )
     assert (await api(client, "GET", "/api/v1/me", key)).status_code == 401
     assert [e.detail for e in await events(app, "api_key_deleted")] == ["gone soon"]
     default = await key_row(app, "Default key")
@@ -463,3 +469,28 @@ async def test_the_writer_task_flushes_what_is_queued_at_shutdown(settings, cloc
     async with again.router.lifespan_context(again), again.state.ctx.db() as db:
         uses = (await db.exec(select(ApiKeyUse))).all()
     assert [(u.method, u.path, u.status) for u in uses] == [("GET", "/api/v1/me", 200)] * 3
+
+
+async def test_key_rotation_moves_every_key_and_the_old_secret_in_its_grace_period(
+    tmp_path, database_url, clock
+):
+    # Key-file mode (no AUTOTRADER_MASTER_KEYS), as rotation works on the file.
+    settings = Settings(data_dir=tmp_path / "keyfile", database_url=database_url)
+    app = create_app(settings, clock=clock, passwords=fast_passwords(), usage_writer=False)
+    async with app.router.lifespan_context(app), make_client(app) as client:
+        trader = Trader(client)
+        await trader.register()
+        old = await trader.reveal_key()
+        rolled = await trader.hx(
+            "POST",
+            "/settings/security/api-key/regenerate",
+            {"step": "verify", "confirm": "yes", "grace": "24h", "password": PASSWORD},
+        )
+        new = key_in(rolled.text)
+        bot = await new_key(trader, name="bot")
+        first = await rotate(settings)
+        assert first.counts["api_keys.prev_secret"] == 1 and first.counts["api_keys.secret"] == 2
+        removed = await rotate(settings, remove_unused=True)
+        assert removed.removed_keys == {"k1"}
+        for key in (old, new, bot):  # digests re-made under the new master key
+            assert (await api(client, "GET", "/api/v1/me", key)).status_code == 200

@@ -72,7 +72,7 @@ def _create_modal(request: Request) -> Modal:
     return Modal(
         title="Create an API key",
         intro="Enter your AutoTrader login password to create the key. It is shown once.",
-        url=str(request.url_for("api_key_create")),
+        url=request.url_for("api_key_create").path,
         target="#named-keys",
         action=Action.CREATE_API_KEY,
         submit="Create key",
@@ -300,7 +300,7 @@ async def delete(request: Request, auth: Auth, form: dict[str, str]) -> Response
         return Response(exc.message, status_code=exc.status, media_type="text/plain")
     if name is None:
         return _gone()
-    target = str(request.url_for("security_page")) + "#api-keys"
+    target = request.url_for("security_page").path + "#named-keys"
     return Response(f"API key “{name}” deleted.", headers={"HX-Redirect": target})
 
 

@@ -66,10 +66,10 @@ def _urls(request: Request, row: ApiKey) -> dict[str, str]:
         }
     else:
         own = {
-            name: str(request.url_for(f"api_key_{name}", key_id=row.id))
+            name: request.url_for(f"api_key_{name}", key_id=row.id).path
             for name in ("view", "masked", "regenerate", "expire_old", "delete", "limits")
         }
-    return {"detail": str(request.url_for("api_key_detail", key_id=row.id)), **own}
+    return {"detail": request.url_for("api_key_detail", key_id=row.id).path, **own}
 
 
 def key_view(request: Request, row: ApiKey) -> KeyView:
@@ -126,8 +126,8 @@ async def api_keys_context(request: Request, auth: Auth, **extra: Any) -> dict[s
         "max": key_rules.MAX_KEYS,
         "permission_labels": key_rules.PERMISSIONS,
         "permission_fields": key_rules.PERMISSION_FIELDS,
-        "create_url": str(request.url_for("api_key_create")),
-        "new_url": str(request.url_for("api_key_new")),
+        "create_url": request.url_for("api_key_create").path,
+        "new_url": request.url_for("api_key_new").path,
         "values": form_values(),
         "errors": {},
         "form_open": False,

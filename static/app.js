@@ -132,14 +132,19 @@
 
   // One time format: the browser's local time, "2 min ago" while recent, and the exact
   // UTC time (written by the server) kept in the tooltip.
-  function ago(seconds) {
-    if (seconds < 45) return "just now";
+  function span(seconds) {
     const minutes = Math.round(seconds / 60);
-    if (minutes < 60) return minutes + " min ago";
+    if (minutes < 60) return minutes + " min";
     const hours = Math.round(minutes / 60);
-    if (hours < 24) return hours + (hours === 1 ? " hour ago" : " hours ago");
+    if (hours < 24) return hours + (hours === 1 ? " hour" : " hours");
     const days = Math.round(hours / 24);
-    return days + (days === 1 ? " day ago" : " days ago");
+    return days + (days === 1 ? " day" : " days");
+  }
+
+  // Past times read "2 min ago"; future ones (a key's end date) "in 4 days".
+  function ago(seconds) {
+    if (Math.abs(seconds) < 45) return "just now";
+    return seconds > 0 ? span(seconds) + " ago" : "in " + span(-seconds);
   }
 
   function localTimes(root) {
@@ -150,7 +155,7 @@
       if (!t.hasAttribute("data-utc")) t.setAttribute("data-utc", t.getAttribute("title") || t.textContent);
       const local = when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
       const seconds = (Date.now() - when.getTime()) / 1000;
-      t.textContent = seconds < 7 * 86400 ? local + " (" + ago(Math.max(seconds, 0)) + ")" : local;
+      t.textContent = Math.abs(seconds) < 7 * 86400 ? local + " (" + ago(seconds) + ")" : local;
       t.title = t.getAttribute("data-utc");
     });
   }

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import insert, text
 
 from tests.helpers import FAST_HASHER
-from webapp import apikey
+from webapp import apikey, key_rules
 from webapp.db import make_engine
 from webapp.models import ApiKey, TradingAccount, User
 from webapp.vault import KeySource, aad
@@ -50,7 +50,13 @@ def fill(database_url: str, data_dir: Path, count: int) -> None:
         plain = apikey.generate()
         keys.append(
             {
+                "id": uid,
                 "user_id": uid,
+                "name": key_rules.DEFAULT_NAME,
+                "is_default": True,
+                "permissions": key_rules.ALL,
+                "allow_ips": "",
+                "last_used_ip": "",
                 "secret": ring.encrypt(plain, aad("api_keys", uid, "secret")),
                 "digest": ring.digest(apikey.LOOKUP_PURPOSE, plain),
                 "hint": apikey.hint(plain),
@@ -86,7 +92,7 @@ async def _insert(url: str, users: list, keys: list, accounts: list) -> None:
                     await conn.execute(insert(model), rows[start : start + CHUNK])
             if engine.dialect.name == "postgresql":
                 # Explicit ids leave the sequences behind: move them past the rows.
-                for name in ("users", "trading_accounts"):
+                for name in ("users", "api_keys", "trading_accounts"):
                     await conn.execute(text(_SETVAL.format(name=name)))
     finally:
         await engine.dispose()

@@ -111,7 +111,9 @@ def settings(tmp_path: Path, migrated_template: Path, database_url: str) -> Sett
 @pytest.fixture
 async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator:
     """The app with its lifespan running (schema created)."""
-    application = create_app(settings, clock=clock, passwords=fast_passwords())
+    # Tests write the API usage queue themselves (api_usage.flush), so what they read
+    # never depends on when a background task ran.
+    application = create_app(settings, clock=clock, passwords=fast_passwords(), usage_writer=False)
     async with application.router.lifespan_context(application):
         yield application
 

@@ -34,6 +34,7 @@ def running_server(
     data_dir: Path | None = None,
     database_url: str | None = None,
     host_name: str = "127.0.0.1",
+    serve_args: tuple[str, ...] = (),
     **env_extra: str,
 ) -> Iterator[str]:
     """Start the server (by default with a fresh data directory and database in
@@ -48,7 +49,7 @@ def running_server(
     env.pop("AUTOTRADER_MASTER_KEYS", None)
     log_path = folder / f"server-{port}.log"
     command = [sys.executable, "-m", "webapp", "serve", "--port", str(port)]
-    command += ["--data-dir", str(data_dir or folder / "var")]
+    command += ["--data-dir", str(data_dir or folder / "var"), *serve_args]
     with log_path.open("w") as log:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://{host_name}:{port}"

@@ -1,7 +1,7 @@
 """The ids htmx swaps by come from webapp/dom_ids.py on both sides: the route's target
 and the element the page carries."""
 
-from tests.test_trading_accounts import add
+from tests.helpers import add
 from webapp import dom_ids as ids
 
 

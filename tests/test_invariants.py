@@ -31,14 +31,24 @@ PASSWORD_ONLY = {
     "code": "",
     "new_password": "a brand new password 123",
     "username": "alice",
+    # Dialogs that carry another form's fields prefix their own (guard.Modal.prefix).
+    "stepup_password": PASSWORD,
+    "stepup_code": "",
+    # A valid New-key / limits form and the longest grace period.
+    "name": "attacker key",
+    "perm_read": "yes",
+    "perm_manage": "yes",
+    "allow_ips": "",
+    "grace": "7d",
     **{k: v + "x" for k, v in ACCOUNT.items() if k not in ("broker", "totpKey", "password")},
 }
 
 
-def post_paths(app, account_id: int, record_id: str, passkey_id: int) -> list[str]:
+def post_paths(app, account_id: int, record_id: str, passkey_id: int, key_id: int) -> list[str]:
     """Every POST path of the app, its parameters filled in; sign-out last."""
     values = {
         "account_id": [str(account_id)],
+        "key_id": [str(key_id)],
         "passkey_id": [str(passkey_id)],
         "record_id": [record_id],
         "action": ["login-on", "login-off", "credentials-off", "recovery-codes", "remove"],
@@ -58,11 +68,13 @@ def post_paths(app, account_id: int, record_id: str, passkey_id: int) -> list[st
     return paths
 
 
-async def stored_key(app) -> tuple[str, str]:
-    """The API key row's digest and ciphertext."""
+async def stored_key(app) -> list[tuple]:
+    """Every API key row: name, limits, digests and ciphertexts."""
     async with app.state.ctx.db() as db:
-        row = (await db.exec(select(ApiKey))).one()
-        return row.digest, row.secret
+        rows = (await db.exec(select(ApiKey).order_by(ApiKey.id))).all()
+        return [
+            (r.name, r.permissions, r.allow_ips, r.digest, r.secret, r.prev_digest) for r in rows
+        ]
 
 
 @pytest.fixture
@@ -75,6 +87,12 @@ async def guarded(app, trader: Trader, clock):
     clock.advance(30)
     added = await add_passkey(trader, SoftAuthenticator(), code=trader.code(clock))
     assert added.status_code == 200, added.text
+    # A named key (whose routes the walk then tries with the password alone).
+    clock.advance(30)
+    named = {"step": "verify", "name": "bot", "perm_read": "yes"}
+    named |= {"stepup_password": PASSWORD, "stepup_code": trader.code(clock)}
+    created = await trader.hx("POST", "/settings/security/api-keys", named)
+    assert created.status_code == 201, created.text
     clock.advance(400)  # the owner's own proofs have expired
     await trader.page("/trading-accounts/new")
     created = await trader.form("/trading-accounts", ACCOUNT)
@@ -84,6 +102,12 @@ async def guarded(app, trader: Trader, clock):
 
         account = (await db.exec(select(TradingAccount))).one()
     return trader, account.id
+
+
+async def key_rows(app) -> list[ApiKey]:
+    """Every stored API key."""
+    async with app.state.ctx.db() as db:
+        return list((await db.exec(select(ApiKey))).all())
 
 
 async def passkey_ids(app) -> list[int]:
@@ -99,7 +123,8 @@ async def test_password_alone_opens_nothing_that_needs_the_code(app, guarded, cl
     async with make_client(app) as browser:
         attacker = Trader(browser)
         assert (await attacker.login()).status_code == 303
-        paths = post_paths(app, account_id, "no-such-session", passkeys_before[0])
+        key_id = max(row.id for row in await key_rows(app))
+        paths = post_paths(app, account_id, "no-such-session", passkeys_before[0], key_id)
         assert len(paths) >= 20  # the whole table, not a sample
         for path in paths:
             await attacker.page("/settings/security")

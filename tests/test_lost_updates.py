@@ -81,6 +81,8 @@ def live_factory(tmp_path):
                 databases.upgrade(live.db_url)
             bulk.fill(live.db_url, data_dir, filler)
         env = {"AUTOTRADER_COOKIE_SECURE": "false"}
+        # Concurrent writes with one key, not the per-key rate limit, are under test here.
+        env |= {"AUTOTRADER_API_RATE_PER_SECOND": "100000", "AUTOTRADER_API_BURST": "100000"}
         live.base = stack.enter_context(
             running_server(tmp_path, data_dir=data_dir, database_url=url, **env)
         )

@@ -18,8 +18,9 @@ from webapp.app import create_app
 from webapp.config import Settings
 from webapp.db import make_engine, make_session_factory
 from webapp.models import User
-from webapp.repositories import api_keys, two_factor
 from webapp.repositories import trading_accounts as repo
+from webapp.repositories import two_factor
+from webapp.sealed_columns import API_KEY_SECRET
 from webapp.vault import KeyRing, new_key_line
 
 CREDS = {"password": "pw-one-1", "totpKey": "KRSXG5CTMVRXEZLU", "apiKey": "k", "apiSecret": "s"}
@@ -77,6 +78,24 @@ async def _user_at_first_revision(db, password_hash: str, now: float) -> User:
     return user
 
 
+async def _key_at_first_revision(db, keys: KeyRing, user_id: int, now: float) -> str:
+    """The API key as revision 0001 stored it: one row per user, keyed by user_id."""
+    plain = apikey.generate()
+    values = {
+        "user_id": user_id,
+        "secret": keys.encrypt(plain, API_KEY_SECRET.bound_to(user_id)),
+        "digest": keys.digest(apikey.LOOKUP_PURPOSE, plain),
+        "hint": apikey.hint(plain),
+        "now": now,
+    }
+    sql = (
+        "INSERT INTO api_keys (user_id, secret, digest, hint, created_at, last_used_at) "
+        "VALUES (:user_id, :secret, :digest, :hint, :now, NULL)"
+    )
+    await db.exec(text(sql).bindparams(**values))
+    return plain
+
+
 async def fill_at_first_revision(settings: Settings, clock: FrozenClock) -> dict:
     """A database at revision 0001 with a user, key, 2FA and a trading account."""
     engine = make_engine(settings.resolved_database_url)
@@ -85,7 +104,7 @@ async def fill_at_first_revision(settings: Settings, clock: FrozenClock) -> dict
     passwords = fast_passwords()
     async with make_session_factory(engine)() as db:
         user = await _user_at_first_revision(db, await passwords.hash(PASSWORD), clock.now)
-        key = await api_keys.issue(db, keys, user.id, clock.now)
+        key = await _key_at_first_revision(db, keys, user.id, clock.now)
         secret = two_factor.start(keys, user, clock.now)
         await two_factor.confirm(db, keys, user, secret, 0)
         user.login_2fa = True
@@ -145,6 +164,19 @@ async def test_upgrade_keeps_every_secret_and_key(old_settings, clock):
     async with app.router.lifespan_context(app), make_client(app) as client:
         me = await client.get("/api/v1/me", headers={"api-key": filled["key"]})
         assert me.status_code == 200 and me.json()["result"]["twoFactor"]["login"] is True
+        # The one key of old is now the default key, with every permission.
+        assert me.json()["result"]["key"] == {
+            "name": "Default key",
+            "permissions": ["read", "manage-accounts"],
+            "expiresAt": None,
+        }
+        listed = await client.get("/api/v1/trading-accounts", headers={"api-key": filled["key"]})
+        assert listed.status_code == 200 and len(listed.json()["result"]) == 1
+        body = {"broker": "zerodha", "pseudoAccName": "Second", "loginId": "AB2", **CREDS}
+        made = await client.post(
+            "/api/v1/trading-accounts", json=body, headers={"api-key": filled["key"]}
+        )
+        assert made.status_code == 201, made.text
         trader = Trader(client)
         assert (await trader.login()).headers["location"] == "/login/code"
         await trader.page("/login/code")

@@ -18,17 +18,18 @@ def test_readme_states_the_argon2_parameters_the_code_uses():
     assert f"argon2id (t={p.time_cost}, {memory}, p={p.parallelism}" in README
 
 
-def test_the_api_promises_no_status_it_never_answers():
-    # Nothing on /api/v1 rate-limits yet: a 429 in the description would be a lie.
-    statuses = {
-        status
-        for path in openapi.spec()["paths"].values()
-        for operation in path.values()
-        if isinstance(operation, dict)
-        for status in operation.get("responses", {})
-    }
-    assert "429" not in statuses
-    assert "429" not in README.split("Errors are", 1)[1].split("###", 1)[0]
+def test_the_api_documents_its_rate_limit_and_permissions():
+    # Every operation behind a key can answer 429 (per-key rate limit, tested in
+    # tests/test_bot_keys.py) and 403 (a missing permission or a disallowed address).
+    for path, item in openapi.spec()["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            assert "Retry-After" in responses["429"]["headers"], (path, method)
+            assert "403" in responses, (path, method)
+    errors = README.split("Errors are", 1)[1].split("###", 1)[0]
+    assert "429" in errors and "Retry-After" in errors and "403" in errors
 
 
 def test_docs_point_only_at_files_in_the_repository():

@@ -20,7 +20,10 @@ from tests.live_server import register_and_get_key, running_server
 @pytest.fixture(scope="module")
 def live_api(tmp_path_factory):
     folder = tmp_path_factory.mktemp("schemathesis")
-    with running_server(folder, AUTOTRADER_COOKIE_SECURE="false") as base:
+    # A rate limit far above what the fuzzer sends: the cases test the answers, not the
+    # limit (tests/test_bot_keys.py and test_workers.py test the 429).
+    limits = {"AUTOTRADER_API_RATE_PER_SECOND": "100000", "AUTOTRADER_API_BURST": "100000"}
+    with running_server(folder, AUTOTRADER_COOKIE_SECURE="false", **limits) as base:
         key = register_and_get_key(base, "fuzzer", "correct horse battery staple")
         yield base, key
 

@@ -22,6 +22,20 @@ async def fill_through_the_app(app, trader: Trader, clock) -> None:
     await enrol(trader, clock)
     await add(trader)
     await trader.hx("POST", "/settings/security/api-key/regenerate", {"confirm": "yes"})
+    # A re-generate with a grace period keeps the old secret sealed in prev_secret, and
+    # a named key has its own sealed secret.
+    rolled = await trader.hx(
+        "POST",
+        "/settings/security/api-key/regenerate",
+        {"step": "verify", "confirm": "yes", "grace": "24h", "password": PASSWORD},
+    )
+    assert rolled.status_code == 200 and "old key keeps working" in rolled.text
+    created = await trader.hx(
+        "POST",
+        "/settings/security/api-keys",
+        {"step": "verify", "name": "VPS bot", "perm_read": "yes", "stepup_password": PASSWORD},
+    )
+    assert created.status_code == 201, created.text
     async with make_client(app) as other_client:
         other = Trader(other_client, username="bob")
         await other.register()

@@ -5,6 +5,7 @@ import re
 from sqlmodel import select
 
 from tests.helpers import CREDS, NEW, PASSWORD, Trader, add, api, change_2fa, enrol, make_client
+from webapp import api_usage
 from webapp.models import SecurityEvent
 
 STATUS = "/settings/security/status"
@@ -26,6 +27,7 @@ async def test_status_strip_says_2fa_key_use_and_sessions(app, client, trader, c
     await change_2fa(trader, clock, "login-on")
     key = await trader.reveal_key()
     assert (await api(client, "GET", "/api/v1/me", key)).status_code == 200
+    await api_usage.flush(app.state.ctx)  # what the writer task does every second
     refreshed = (await trader.hx("GET", STATUS)).text
     assert "<strong>On</strong>" in refreshed and "Sign-in code on" in refreshed
     assert "credentials code off" in refreshed
@@ -50,9 +52,10 @@ async def test_times_are_machine_readable_with_utc_on_hover(client, trader):
     assert all(title.endswith(" UTC") for _, title in stamps)
 
 
-async def test_regenerate_refreshes_created_and_last_used(client, trader):
+async def test_regenerate_refreshes_created_and_last_used(app, client, trader):
     key = await trader.reveal_key()
     assert (await api(client, "GET", "/api/v1/me", key)).status_code == 200
+    await api_usage.flush(app.state.ctx)  # what the writer task does every second
     masked = await trader.hx("GET", "/settings/security/api-key/masked")
     assert "last used by the API <time" in masked.text
     regenerate = {"step": "verify", "confirm": "yes"}

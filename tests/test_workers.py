@@ -131,3 +131,29 @@ def test_totp_lock_set_by_one_worker_holds_in_the_other(workers, trader):
     owner.page(f"{b}/login/code")
     locked = owner.form(f"{b}/login/code", {"code": totp.code_at(secret, time.time())})
     assert locked.status_code == 429 and "Try again" in locked.text
+
+
+def test_rate_limit_holds_across_two_workers(tmp_path):
+    """`serve --workers 2`: each worker allows half the rate and half the burst, so a key
+    never gets more than burst + rate × elapsed calls through, whichever worker each
+    call reaches. A new connection per call lets the kernel spread them over both."""
+    env = {"AUTOTRADER_COOKIE_SECURE": "false"}
+    env |= {"AUTOTRADER_API_RATE_PER_SECOND": "2", "AUTOTRADER_API_BURST": "6"}
+    with running_server(tmp_path, serve_args=("--workers", "2"), **env) as base:
+        key = register_and_get_key(base, "dave", PASSWORD)
+        started = time.monotonic()
+        answers = [
+            httpx.get(f"{base}/api/v1/me", headers={"api-key": key}, timeout=30) for _ in range(40)
+        ]
+        elapsed = time.monotonic() - started
+    statuses = [a.status_code for a in answers]
+    allowed = statuses.count(200)
+    print(f"two workers: {allowed} of 40 allowed in {elapsed:.2f} s")  # for the record
+    # An upper bound that a slower machine only loosens (elapsed grows with it): the
+    # burst of 6 plus 2 a second, however the calls spread over the workers.
+    assert allowed <= 6 + 2 * elapsed, (allowed, elapsed)
+    assert allowed >= 3  # at least one worker's burst share got through
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited and set(statuses) == {200, 429}
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in limited)
+    assert all(a.json()["status"] == "error" for a in limited)

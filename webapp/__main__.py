@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -65,12 +66,17 @@ def serve(args: argparse.Namespace) -> int:
     )
     banner.show(settings)
     workers = args.workers or 1
+    # How many processes share the per-key API rate limit: AUTOTRADER_WORKERS when set
+    # (the total across machines behind one load balancer), else this server's workers.
+    share = settings.workers if os.environ.get("AUTOTRADER_WORKERS") else workers
     if workers > 1:
         # Each worker process builds its own app from the environment: hand it the flags.
         os.environ["AUTOTRADER_DATA_DIR"] = str(settings.data_dir)
+        # Each worker enforces its share of the per-key rate limit (rate_limit.py).
+        os.environ["AUTOTRADER_WORKERS"] = str(share)
         app: str | Starlette = "webapp.app:worker_app"
     else:
-        app = create_app(settings)
+        app = create_app(dataclasses.replace(settings, workers=share))
         settle_heap()
     # uvicorn's own access log prints query strings; ours (AccessLogMiddleware) does not.
     uvicorn.run(

@@ -7,6 +7,7 @@ import time
 
 from starlette.types import Message, Receive, Scope, Send
 
+from webapp.apikey import mask_in
 from webapp.http_middleware import HttpMiddleware
 
 log = logging.getLogger("webapp.access")
@@ -39,4 +40,4 @@ def note(scope: Scope, status: int, started: float) -> None:
     client = (scope.get("client") or ("-", 0))[0]
     elapsed = (time.perf_counter() - started) * 1000
     # Formatted here, with no arguments left for the record: a path may hold a "%".
-    log.info(f"{client} {scope['method']} {scope['path']} {status} {elapsed:.1f}ms")
+    log.info(f"{client} {scope['method']} {mask_in(scope['path'])} {status} {elapsed:.1f}ms")

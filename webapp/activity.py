@@ -16,6 +16,12 @@ LABELS = {
     "code_locked": "2FA locked after wrong codes",
     "api_key_viewed": "API key viewed",
     "api_key_regenerated": "API key re-generated",
+    "api_key_rolled_with_grace": "API key re-generated (old key kept for a grace period)",
+    "api_key_previous_expired": "Old API key expired",
+    "api_key_created": "API key created",
+    "api_key_changed": "API key limits changed",
+    "api_key_deleted": "API key deleted",
+    "api_key_address_refused": "API key used from a disallowed address",
     "2fa_enrolled": "Two-factor authentication set up",
     "2fa_removed": "Two-factor authentication removed",
     "login_2fa_on": "Login 2FA turned on",
@@ -44,6 +50,7 @@ LABELS = {
     "passkey_counter_regressed": "Passkey refused: it may have been copied",
 }
 ALARMING = {
+    "api_key_address_refused",
     "signin_failed",
     "password_locked",
     "stepup_failed",

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from webapp import apikey
+from webapp import apikey, key_rules
+from webapp.api_usage import STATE_KEY
 from webapp.context import AppContext, get_ctx
-from webapp.repositories import api_keys
+from webapp.security import rate_limit
 from webapp.security.api_lookup import Principal
+from webapp.security.sessions import client_ip, user_agent
 
 QUERY_NAMES = {"api-key", "api_key", "apikey", "key", "token", "access_token"}
 
@@ -25,6 +28,16 @@ SUSPENDED_KEY = (
 
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="AutoTrader API"'}
+
+DISALLOWED_ADDRESS = (
+    "This API key may not be used from your address ({ip}). Add it to the key's "
+    "allow-list under Settings → Security, or use the key from an allowed address."
+)
+MISSING_PERMISSION = (
+    "This API key lacks the '{permission}' permission. Use a key that has it, or "
+    "create one under Settings → Security."
+)
+RATE_LIMITED = "Too many calls with this API key: at most {rate} a second. Retry after {wait} s."
 
 
 class ApiError(Exception):
@@ -92,8 +105,17 @@ async def _owner(ctx: AppContext, presented: str) -> Principal | None:
     return principal
 
 
-async def authenticate(request: Request) -> Principal:
-    """The owner of the request's API key; one indexed look-up, no decryption."""
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+async def authenticate(request: Request, need: str | None = None) -> Principal:
+    """The owner of the request's API key, checked for ``need`` (a permission).
+
+    One indexed look-up, no decryption, no write: expiry, allow-list, rate and
+    permission are read from the same row, the usage log is written later
+    (webapp/api_usage.py).
+    """
     presented = _presented_key(request)
     if not apikey.is_well_formed(presented):
         raise ApiError(401, INVALID_KEY, CHALLENGE)  # a typo: no database query at all
@@ -101,11 +123,44 @@ async def authenticate(request: Request) -> Principal:
     principal = await _owner(ctx, presented)
     if principal is None:
         raise ApiError(401, INVALID_KEY, CHALLENGE)
+    now = ctx.now()
+    if principal.previous_until is not None and now >= principal.previous_until:
+        # The grace period after a Re-generate ran out (the sweep may not have cleared it).
+        raise ApiError(401, INVALID_KEY, CHALLENGE)
+    # From here on the call is in the usage log (the scope's state dict, which
+    # api_usage.note reads; cheaper than building request.state).
+    request.scope.setdefault("state", {})[STATE_KEY] = principal
     if principal.suspended:
         raise ApiError(401, SUSPENDED_KEY, CHALLENGE)
-    now = ctx.now()
-    if api_keys.needs_touch(principal.last_used_at, now):
-        async with ctx.db() as db:
-            await api_keys.touch(db, principal.user_id, now)
-            await db.commit()
+    if principal.expires_at is not None and now >= principal.expires_at:
+        raise ApiError(401, f"This API key expired on {_day(principal.expires_at)}.", CHALLENGE)
+    ip = client_ip(request)  # after the trusted-proxy middleware: the real client
+    if not key_rules.address_allowed(principal.allow_ips, ip):
+        ctx.usage.refused_address(
+            principal.user_id,
+            principal.key_id,
+            principal.key_name,
+            ip,
+            user_agent(request),
+            now,
+        )
+        raise ApiError(403, DISALLOWED_ADDRESS.format(ip=ip or "unknown"))
+    wait = ctx.rate_limiter.take(principal.key_id, now)
+    if wait > 0:
+        seconds = rate_limit.retry_after(wait)
+        message = RATE_LIMITED.format(rate=ctx.settings.api_rate_per_second, wait=seconds)
+        raise ApiError(429, message, {"Retry-After": seconds})
+    if need is not None and need not in principal.permissions:
+        raise ApiError(403, MISSING_PERMISSION.format(permission=need))
     return principal
+
+
+def expires(principal: Principal) -> str | None:
+    """When the calling key stops working, ISO 8601 UTC, for /me (None: never).
+
+    The previous secret of a re-generated key stops at the end of its grace period.
+    """
+    ends = [t for t in (principal.expires_at, principal.previous_until) if t is not None]
+    if not ends:
+        return None
+    return datetime.fromtimestamp(min(ends), UTC).isoformat(timespec="seconds")

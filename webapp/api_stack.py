@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from webapp import access_log
+from webapp import access_log, api_usage
 from webapp.security import csrf
 from webapp.security.headers import with_security_headers
 from webapp.security.proxies import Network, forwarded
@@ -91,6 +91,7 @@ class ApiStack:
             await response(scope, receive, send)
         finally:
             access_log.note(scope, status, started)
+            api_usage.note(scope, status)
 
     async def _respond(self, request: Request) -> Response:
         try:

@@ -12,6 +12,7 @@ _BODY_LEN = 43  # 62**43 > 2**256
 _CHECK_LEN = 6  # 62**6 > 2**32
 _SHAPE = re.compile(rf"^{PREFIX}[0-9A-Za-z]{{{_BODY_LEN + _CHECK_LEN}}}$")
 LOOKUP_PURPOSE = "api-key-lookup"
+_IN_TEXT = re.compile(rf"{PREFIX}[0-9A-Za-z]{{8,}}")
 
 
 def _base62(number: int, width: int) -> str:
@@ -48,3 +49,11 @@ def hint(key: str) -> str:
 def masked(hint_text: str) -> str:
     """How the key is shown until it is revealed: prefix, dots, last four."""
     return f"{PREFIX}{'•' * 12}{hint_text}"
+
+
+def mask_in(text: str) -> str:
+    """``text`` with anything shaped like a key cut to its prefix (for logged paths: a
+    key pasted into a URL path must not reach a log)."""
+    if PREFIX not in text:
+        return text  # the common case costs one substring search
+    return _IN_TEXT.sub(f"{PREFIX}…", text)

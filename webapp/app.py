@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from webapp import api_auth, faults, keyring_check, maintenance, schema
+from webapp import api_auth, api_usage, faults, keyring_check, maintenance, schema
 from webapp import db as database
 from webapp.access_log import AccessLogMiddleware
 from webapp.alerts import delivery
@@ -32,6 +32,7 @@ from webapp.routes import (
     account_safety,
     alerts,
     api,
+    api_keys,
     api_trading,
     auth,
     passkeys,
@@ -46,6 +47,7 @@ from webapp.security.headers import SecurityHeadersMiddleware
 from webapp.security.holds import Held
 from webapp.security.policy import Denied
 from webapp.security.proxies import TrustedProxyMiddleware, parse_networks
+from webapp.security.rate_limit import RateLimiter
 from webapp.security.sessions import LoginRequired
 from webapp.security.webauthn import relying_party
 from webapp.templating import STATIC_DIR, render
@@ -136,12 +138,14 @@ def create_app(
     passwords: Passwords | None = None,
     extra_routes: list[BaseRoute] | None = None,
     mail_worker: bool = True,
+    usage_writer: bool = True,
 ) -> Starlette:
     """Build the app: key ring and engine now, the schema when the lifespan starts.
 
     ``clock`` and ``passwords`` are injectable so tests can freeze time and use a
     cheaper argon2id profile; ``extra_routes`` adds pages (see docs/extending.md);
-    ``mail_worker=False`` leaves alert delivery to explicit calls (tests that step it).
+    ``mail_worker=False`` leaves alert delivery to explicit calls (tests that step it),
+    ``usage_writer=False`` the API usage log's writes to ``api_usage.flush`` calls.
     """
     settings = settings or Settings.from_env()
     relying_party(settings.origin)  # a URL that cannot carry passkeys stops start-up
@@ -156,6 +160,9 @@ def create_app(
         passwords=passwords or Passwords(),
         clock=clock,
         api_lookup=ApiKeyLookup(engine),
+        rate_limiter=RateLimiter.share(
+            settings.api_rate_per_second, settings.api_burst, settings.workers
+        ),
     )
 
     @contextlib.asynccontextmanager
@@ -163,6 +170,9 @@ def create_app(
         await schema.ensure_current(engine)
         await ctx.api_lookup.start()
         tasks = [asyncio.create_task(maintenance.run_forever(ctx))]
+        if usage_writer:
+            # Writes the API keys' usage log off the request path; flushes at shutdown.
+            tasks.append(asyncio.create_task(api_usage.run_forever(ctx)))
         if mail_worker:
             tasks.append(asyncio.create_task(delivery.run_forever(ctx)))
         yield
@@ -204,6 +214,7 @@ def create_app(
         Mount("/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR)), name="static"),
         *auth.routes,
         *security_settings.routes,
+        *api_keys.routes,
         *security_status.routes,
         *two_factor.routes,
         *passkeys.routes,

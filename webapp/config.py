@@ -330,6 +330,31 @@ SETTINGS: tuple[Setting, ...] = (
             "cool-down off"
         ),
     ),
+    Setting(
+        "api_rate_per_second",
+        "AUTOTRADER_API_RATE_PER_SECOND",
+        10,
+        _whole(),
+        help="API calls a second per key, across all workers (each worker allows its share)",
+    ),
+    Setting(
+        "api_burst",
+        "AUTOTRADER_API_BURST",
+        20,
+        _whole(),
+        help="calls a key may make at once before the rate applies, across all workers",
+    ),
+    Setting(
+        "workers",
+        "AUTOTRADER_WORKERS",
+        1,
+        _whole(),
+        shown="`serve --workers`",
+        help=(
+            "how many processes share the per-key rate limit; set it to the total when several "
+            "machines serve one database"
+        ),
+    ),
 )
 _BY_ATTR = {s.attr: s for s in SETTINGS}
 
@@ -368,6 +393,10 @@ class Settings:
     # bound to its host name (the RP id). Never taken from a request.
     public_url: str = _default("public_url")
     cooldown_hours: int = _default("cooldown_hours")
+    # Per API key, across all workers (each worker enforces rate/workers, burst/workers).
+    api_rate_per_second: int = _default("api_rate_per_second")
+    api_burst: int = _default("api_burst")
+    workers: int = _default("workers")  # worker processes serving the app (serve --workers)
 
     @property
     def origin(self) -> str:

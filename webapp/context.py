@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,6 +13,8 @@ from starlette.requests import Request
 from webapp.config import Settings
 from webapp.passwords import Passwords
 from webapp.security.api_lookup import ApiKeyLookup
+from webapp.security.rate_limit import RateLimiter
+from webapp.usage_queue import UsageQueue
 from webapp.vault import KeyRing, KeySource
 
 Clock = Callable[[], float]
@@ -34,6 +36,9 @@ class AppContext:
     passwords: Passwords
     clock: Clock
     api_lookup: ApiKeyLookup
+    # This worker's share of the per-key API rate limit (webapp/security/rate_limit.py).
+    rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(10, 20))
+    usage: UsageQueue = field(default_factory=UsageQueue)  # API calls waiting to be logged
 
     @property
     def keys(self) -> KeyRing:

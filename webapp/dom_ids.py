@@ -30,3 +30,11 @@ def account_credentials(account_id: int) -> str:
 def account_form(account_id: int) -> str:
     """A trading account's edit form (its fields travel with the step-up dialog's)."""
     return f"acct-{account_id}-form"
+
+
+NAMED_KEYS = "named-keys"  # the list of keys for bots on the Security page
+
+
+def api_key_box(key_id: int, is_default: bool) -> str:
+    """An API key's masked / revealed box (the default key keeps its old id)."""
+    return API_KEY if is_default else f"{API_KEY}-{key_id}"

@@ -78,16 +78,48 @@ class User(SQLModel, table=True):
 
 
 class ApiKey(SQLModel, table=True):
-    """The user's API key: ciphertext to show it, a keyed digest to look it up."""
+    """An API key: ciphertext to show it, a keyed digest to look it up, and its limits.
+
+    Each user has one default key (made at registration, every permission, no limits)
+    and may add named ones. While a re-generated key's grace period runs, the previous
+    secret's ciphertext and digest stay in ``prev_*`` so both keys work.
+    """
 
     __tablename__ = "api_keys"
 
-    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    name: str = Field(max_length=64)
+    is_default: bool = False
     secret: str
     digest: str = Field(max_length=64, unique=True, index=True)
     hint: str = Field(max_length=8)
+    permissions: str = Field(max_length=64)  # space-separated names (webapp/key_rules.py)
+    allow_ips: str = Field(default="", max_length=2000)  # comma-separated networks; "" = any
+    expires_at: float | None = None
     created_at: float
     last_used_at: float | None = None
+    last_used_ip: str = Field(default="", max_length=64)
+    # The previous secret during a grace period after Re-generate (all None otherwise).
+    prev_secret: str | None = None
+    prev_digest: str | None = Field(default=None, max_length=64, unique=True, index=True)
+    prev_hint: str | None = Field(default=None, max_length=8)
+    prev_until: float | None = None
+
+
+class ApiKeyUse(SQLModel, table=True):
+    """One API call made with a key (the newest 100 per key are kept); never the key."""
+
+    __tablename__ = "api_key_uses"
+    __table_args__ = (Index("ix_api_key_uses_key_id_id", "key_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: int = Field(foreign_key="api_keys.id")
+    at: float
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=200)  # without the query string
+    status: int
+    ip: str = Field(default="", max_length=64)
 
 
 class SessionRecord(SQLModel, table=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from webapp import __version__
+from webapp import __version__, key_rules
 from webapp.brokers import BROKERS
 from webapp.trading_fields import PUBLIC_FIELDS, RULES, SECRET_FIELDS
 
@@ -44,8 +44,49 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 _ACCOUNT = {"$ref": "#/components/schemas/TradingAccount"}
 _ERRORS = {
     "400": _json(_ERROR, "Bad request (for example, the key in the URL)"),
-    "401": _json(_ERROR, "Missing or invalid API key, or a key suspended by a lock-down"),
+    "401": _json(
+        _ERROR,
+        "Missing or invalid API key, an expired key (the message names the date), the old "
+        "key after its grace period, or a key suspended by a lock-down",
+    ),
+    "403": _json(
+        _ERROR,
+        "The key lacks the permission this call needs (the message names it), or the call "
+        "comes from an address outside the key's allow-list",
+    ),
     "413": _json(_ERROR, "Body too large"),
+    "429": {
+        **_json(_ERROR, "Too many calls with this key: the per-key rate limit"),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before the next call",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
+}
+_RATE = (
+    "Each key may make a limited number of calls a second (by default 10, with bursts of "
+    "20; the operator sets both). Beyond it the API answers 429 with `Retry-After`. "
+    "Keys carry permissions: `read` for every GET, `manage-accounts` to create, change "
+    "and delete trading accounts; a call without the permission it needs gets 403."
+)
+_KEY = {
+    "type": "object",
+    "required": ["name", "permissions", "expiresAt"],
+    "properties": {
+        "name": {"type": "string"},
+        "permissions": {
+            "type": "array",
+            "items": {"type": "string", "enum": list(key_rules.PERMISSIONS)},
+        },
+        "expiresAt": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "When this key stops working (its expiry date, or the end of "
+            "the grace period of a re-generated key's old secret); null: never",
+        },
+    },
 }
 _BODY_ERRORS = {
     "415": _json(_ERROR, "Not JSON"),
@@ -65,7 +106,11 @@ def spec() -> dict[str, Any]:
     account_input = {**_PUBLIC_PROPS, **_SECRET_PROPS}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "AutoTrader Security API", "version": __version__},
+        "info": {
+            "title": "AutoTrader Security API",
+            "version": __version__,
+            "description": _RATE,
+        },
         "servers": [{"url": "/"}],
         "security": [{"apiKeyHeader": []}, {"bearer": []}],
         "components": {
@@ -123,10 +168,17 @@ def spec() -> dict[str, Any]:
         "paths": {
             "/api/v1/me": {
                 "get": {
-                    "summary": "Who the key belongs to",
+                    "summary": "Who the key belongs to, and the calling key (any permission)",
                     "responses": {
                         "200": _json(
-                            _ok({"type": "object", "required": ["username"]}), "The key's owner"
+                            _ok(
+                                {
+                                    "type": "object",
+                                    "required": ["username", "twoFactor", "key"],
+                                    "properties": {"username": {"type": "string"}, "key": _KEY},
+                                }
+                            ),
+                            "The key's owner and the key's name, permissions and expiry",
                         ),
                         **_ERRORS,
                     },
@@ -134,14 +186,14 @@ def spec() -> dict[str, Any]:
             },
             "/api/v1/trading-accounts": {
                 "get": {
-                    "summary": "List trading accounts (never credentials)",
+                    "summary": "List trading accounts (never credentials); needs `read`",
                     "responses": {
                         "200": _json(_ok({"type": "array", "items": _ACCOUNT}), "Accounts"),
                         **_ERRORS,
                     },
                 },
                 "post": {
-                    "summary": "Create a trading account",
+                    "summary": "Create a trading account; needs `manage-accounts`",
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -160,7 +212,7 @@ def spec() -> dict[str, Any]:
             "/api/v1/trading-accounts/{account_id}": {
                 "parameters": [_ID],
                 "get": {
-                    "summary": "One trading account (never credentials)",
+                    "summary": "One trading account (never credentials); needs `read`",
                     "responses": {
                         "200": _json(_ok(_ACCOUNT), "The account"),
                         "404": _json(_ERROR, "No such account"),
@@ -168,7 +220,7 @@ def spec() -> dict[str, Any]:
                     },
                 },
                 "patch": {
-                    "summary": "Change fields; absent fields are kept",
+                    "summary": "Change fields; absent fields are kept; needs `manage-accounts`",
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -185,7 +237,7 @@ def spec() -> dict[str, Any]:
                     },
                 },
                 "delete": {
-                    "summary": "Delete a trading account",
+                    "summary": "Delete a trading account; needs `manage-accounts`",
                     "responses": {
                         "200": _json(
                             _ok({"type": "object", "properties": {"deleted": {"type": "integer"}}}),

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest revision in migrations/versions (a test checks it against Alembic's head).
-HEAD = "0004_passkeys"
+HEAD = "0005_api_keys"
 
 
 class SchemaBehind(RuntimeError):

@@ -44,8 +44,14 @@ class SealedColumn:
 USER_TOTP_SECRET = SealedColumn("users", "totp_secret", "id", ("id",))
 USER_TOTP_PENDING = SealedColumn("users", "totp_pending", "id", ("id",))
 USER_RECOVERY_KEY = SealedColumn("users", "recovery_key", "id", ("id",))
+# Bound to the owner (as before keys had ids, so existing ciphertexts still open): a
+# ciphertext cannot move to another user's key row.
 API_KEY_SECRET = SealedColumn(
-    "api_keys", "secret", "user_id", ("user_id",), digest=("digest", apikey.LOOKUP_PURPOSE)
+    "api_keys", "secret", "id", ("user_id",), digest=("digest", apikey.LOOKUP_PURPOSE)
+)
+# The previous secret while a re-generated key's grace period runs.
+API_KEY_PREV_SECRET = SealedColumn(
+    "api_keys", "prev_secret", "id", ("user_id",), digest=("prev_digest", apikey.LOOKUP_PURPOSE)
 )
 TRADING_CREDENTIALS = SealedColumn("trading_accounts", "credentials", "id", ("user_id", "id"))
 USER_EMAIL = SealedColumn("users", "email", "id", ("id",))
@@ -58,6 +64,7 @@ ALL: tuple[SealedColumn, ...] = (
     USER_TOTP_PENDING,
     USER_RECOVERY_KEY,
     API_KEY_SECRET,
+    API_KEY_PREV_SECRET,
     TRADING_CREDENTIALS,
     USER_EMAIL,
     USER_EMAIL_PENDING,

@@ -146,10 +146,24 @@ async def no_overflow(page: Page) -> None:
     assert not outside, f"buttons outside the viewport: {outside}"
 
 
-async def escape_closes_and_refocuses(page: Page, button) -> None:
-    """``button`` opens a dialog; Escape closes it and gives the focus back to ``button``."""
-    await button.click()
-    await expect(page.locator("dialog[open]")).to_be_visible()
-    await page.keyboard.press("Escape")
-    await expect(page.locator("dialog")).to_have_count(0)
-    await expect(button).to_be_focused()
+async def create_bot_key(
+    page: Page, name: str, *, allow: str = "", manage: bool = False, expires: str = ""
+) -> str:
+    """Security page → Keys for bots → New key → the step-up; returns the key shown once."""
+    section = page.locator("#named-keys")
+    await section.get_by_role("button", name="New key").click()
+    form = page.locator("#new-key-form")
+    await form.get_by_label("Name").fill(name)
+    if manage:
+        await form.locator("input[name=perm_manage]").check()
+    await form.get_by_label("Allowed addresses").fill(allow)
+    if expires:
+        await form.get_by_label("Expires on").fill(expires)
+    await form.get_by_role("button", name="Create key").click()
+    created = page.locator("#created-key-value, dialog[open]").first
+    await expect(created).to_be_visible()
+    if await page.locator("dialog[open]").count():  # no fresh step-up window
+        await submit_modal(page)
+    value = page.locator("#created-key-value")
+    await expect(value).to_be_visible()
+    return await value.inner_text()

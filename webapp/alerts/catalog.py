@@ -48,6 +48,8 @@ ALERTS: dict[str, Alert] = {
     "password_changed": Alert("Password changed", f"{_WAS_IT_YOU} {_CHANGE}"),
     "api_key_viewed": Alert("API key viewed", f"{_WAS_IT_YOU} {_CHANGE}", "alert_key_viewed"),
     "api_key_regenerated": Alert("API key re-generated", f"{_WAS_IT_YOU} {_CHANGE}"),
+    "api_key_rolled_with_grace": Alert("API key re-generated", f"{_WAS_IT_YOU} {_CHANGE}"),
+    "api_key_created": Alert("API key created", f"{_WAS_IT_YOU} {_CHANGE}"),
     "account_added": Alert("Trading account added", f"{_WAS_IT_YOU} {_CHANGE}"),
     "credentials_viewed": Alert("Trading credentials viewed", f"{_WAS_IT_YOU} {_CHANGE}"),
     "credentials_edited": Alert("Trading account changed", f"{_WAS_IT_YOU} {_CHANGE}"),

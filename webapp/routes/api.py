@@ -6,11 +6,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from webapp.api_auth import authenticate, error, ok
+from webapp import key_rules
+from webapp.api_auth import authenticate, error, expires, ok
 
 
 async def me(request: Request) -> Response:
-    """Who the key belongs to."""
+    """Who the key belongs to, and the calling key: name, permissions, expiry.
+
+    Any valid key may ask (no permission needed): it describes only itself.
+    """
     who = await authenticate(request)
     return ok(
         {
@@ -19,6 +23,11 @@ async def me(request: Request) -> Response:
                 "enrolled": who.enrolled,
                 "login": who.login_2fa,
                 "credentials": who.credentials_2fa,
+            },
+            "key": {
+                "name": who.key_name,
+                "permissions": [p for p in key_rules.PERMISSIONS if p in who.permissions],
+                "expiresAt": expires(who),
             },
         }
     )

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from webapp import trading
 from webapp.api_auth import ApiError, authenticate, error, ok
 from webapp.context import get_ctx
+from webapp.key_rules import MANAGE_ACCOUNTS, READ
 from webapp.repositories import trading_accounts as repo
 from webapp.security import audit
 
@@ -42,7 +43,7 @@ def _not_found() -> JSONResponse:
 
 async def list_accounts(request: Request) -> Response:
     """The key owner's accounts, without credentials."""
-    uid = (await authenticate(request)).user_id
+    uid = (await authenticate(request, READ)).user_id
     async with get_ctx(request).db() as db:
         accounts = await repo.list_for(db, uid)
     return ok([repo.public_view(a) for a in accounts])
@@ -50,7 +51,7 @@ async def list_accounts(request: Request) -> Response:
 
 async def create_account(request: Request) -> Response:
     """Create an account from a JSON body."""
-    uid = (await authenticate(request)).user_id
+    uid = (await authenticate(request, MANAGE_ACCOUNTS)).user_id
     data = await _json_object(request)
     ctx = get_ctx(request)
     async with ctx.db() as db:
@@ -66,7 +67,7 @@ async def create_account(request: Request) -> Response:
 
 async def get_account(request: Request) -> Response:
     """One account, without credentials."""
-    uid = (await authenticate(request)).user_id
+    uid = (await authenticate(request, READ)).user_id
     async with get_ctx(request).db() as db:
         account = await repo.get_owned(db, uid, request.path_params["account_id"])
     return ok(repo.public_view(account)) if account else _not_found()
@@ -74,7 +75,7 @@ async def get_account(request: Request) -> Response:
 
 async def update_account(request: Request) -> Response:
     """Change the fields given; absent fields keep their values."""
-    uid = (await authenticate(request)).user_id
+    uid = (await authenticate(request, MANAGE_ACCOUNTS)).user_id
     data = await _json_object(request)
     ctx = get_ctx(request)
     async with ctx.db() as db:
@@ -93,7 +94,7 @@ async def update_account(request: Request) -> Response:
 
 async def delete_account(request: Request) -> Response:
     """Remove an account and its credentials."""
-    uid = (await authenticate(request)).user_id
+    uid = (await authenticate(request, MANAGE_ACCOUNTS)).user_id
     async with get_ctx(request).db() as db:
         account = await repo.get_owned(db, uid, request.path_params["account_id"])
         if account is None:

@@ -1,4 +1,5 @@
-"""Settings → Security: the page, and the API key's View / Re-generate behind a step-up."""
+"""Settings → Security: the page, and the default API key's View / Re-generate (with
+a grace period) / Expire-now behind a step-up. Named keys: routes/api_keys.py."""
 
 from __future__ import annotations
 
@@ -6,13 +7,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from webapp import apikey
 from webapp import dom_ids as ids
 from webapp.context import get_ctx
-from webapp.models import ApiKey, id_of
+from webapp.models import id_of
 from webapp.repositories import api_keys, two_factor
 from webapp.sections.account import activity_context, password_context, sessions_context
 from webapp.sections.alerts import alerts_context, lockdown_context
+from webapp.sections.api_keys import (
+    api_keys_context,
+    expire_modal,
+    key_view,
+    regenerate_modal,
+    regenerated_notice,
+    revealed,
+)
 from webapp.sections.passkeys import passkeys_context
 from webapp.sections.status import pop_recovery_notice, status_context
 from webapp.sections.two_factor import section_context
@@ -32,12 +40,10 @@ async def page(request: Request) -> Response:
     auth = await sessions.require(request)
     ctx = get_ctx(request)
     async with ctx.db() as db:
-        row = await api_keys.get(db, id_of(auth.user))
         left = await two_factor.recovery_codes_left(db, id_of(auth.user))
     pending = two_factor.pending_secret(ctx.keys, auth.user, ctx.now())
     context = {
-        "masked": apikey.masked(row.hint) if row else "",
-        "key_row": row,
+        **await api_keys_context(request, auth),
         "tf": section_context(request, auth, pending, left),
         "codes_left_after_recovery": pop_recovery_notice(request),
         **await status_context(request, auth),
@@ -63,27 +69,21 @@ async def _view_modal(request: Request, auth: Auth) -> Modal:
 
 
 async def _regenerate_modal(request: Request, auth: Auth) -> Modal:
-    return Modal(
-        title="Re-generate API key",
-        intro="A new key replaces the current one. Programs using the old key stop working "
-        "at once until you give them the new key.",
-        url=f"{BASE}/api-key/regenerate",
-        target=ids.target(ids.API_KEY),
-        action=Action.REGENERATE_API_KEY,
-        submit="Re-generate",
-        confirm="I understand that the current key stops working immediately.",
-        danger=True,
-    )
+    return regenerate_modal(f"{BASE}/api-key/regenerate", ids.target(ids.API_KEY), "API key")
+
+
+async def _expire_modal(request: Request, auth: Auth) -> Modal:
+    return expire_modal(f"{BASE}/api-key/expire-old", ids.target(ids.API_KEY))
 
 
 async def masked(request: Request) -> Response:
     """The masked key box (what the revealed key turns back into)."""
     auth = await sessions.require(request)
-    ctx = get_ctx(request)
-    async with ctx.db() as db:
+    async with get_ctx(request).db() as db:
         row = await api_keys.get(db, id_of(auth.user))
-    hint = row.hint if row else "????"
-    return render(request, "partials/api_key.html", {"masked": apikey.masked(hint), "key_row": row})
+    if row is None:
+        return Response("This account has no API key.", status_code=404)
+    return render(request, "partials/api_key.html", {"k": key_view(request, row)})
 
 
 @step_up(_view_modal)
@@ -91,10 +91,9 @@ async def view(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     """Reveal the key: at once inside a fresh step-up window, else after the modal."""
     shown = await api_key.reveal(Actor.of(request, auth))
     if shown is None:
-        context = {"masked": "", "key_row": None}
-        return render(request, "partials/api_key.html", context, status_code=404)
+        return Response("This account has no API key.", status_code=404)
     plain, row = shown
-    return _revealed(request, plain, "", row)
+    return revealed(request, plain, "", row)
 
 
 async def regenerate_form(request: Request) -> Response:
@@ -105,19 +104,23 @@ async def regenerate_form(request: Request) -> Response:
     return blocked
 
 
-@step_up(_regenerate_modal)
+@step_up(_regenerate_modal, "grace")
 async def regenerate(request: Request, auth: Auth, form: dict[str, str]) -> Response:
-    """Replace the key; the old one stops authenticating the moment this commits."""
-    plain, row = await api_key.regenerate(Actor.of(request, auth))
-    notice = "New key created. The old key no longer works: update your programs."
-    return _revealed(request, plain, notice, row)
+    """Replace the key; the old one stops now or after the chosen grace period."""
+    shown = await api_key.regenerate(Actor.of(request, auth), grace=form["grace"])
+    if shown is None:
+        return Response("This account has no API key.", status_code=404)
+    plain, row = shown
+    return revealed(request, plain, regenerated_notice(form["grace"]), row)
 
 
-def _revealed(request: Request, plain: str, notice: str, row: ApiKey | None) -> Response:
-    ctx = get_ctx(request)
-    context = {"key": plain, "seconds": ctx.settings.reveal_seconds, "notice": notice}
-    context["key_row"] = row
-    return render(request, "partials/api_key_revealed.html", context)
+@step_up(_expire_modal)
+async def expire_old(request: Request, auth: Auth, form: dict[str, str]) -> Response:
+    """Stop the default key's old secret now, before its grace period ends."""
+    row = await api_key.expire_previous(Actor.of(request, auth))
+    if row is None:
+        return Response("This account has no API key.", status_code=404)
+    return render(request, "partials/api_key.html", {"k": key_view(request, row)})
 
 
 routes = [
@@ -128,4 +131,5 @@ routes = [
         f"{BASE}/api-key/regenerate", regenerate_form, methods=["GET"], name="api_key.regenerate"
     ),
     Route(f"{BASE}/api-key/regenerate", regenerate, methods=["POST"], name="api_key.regenerate"),
+    Route(f"{BASE}/api-key/expire-old", expire_old, methods=["POST"], name="api_key.expire_old"),
 ]

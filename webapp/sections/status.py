@@ -16,7 +16,7 @@ RECOVERY_NOTICE = "codes_left_after_recovery"  # session key: a count, never a c
 async def status_context(request: Request, auth: Auth) -> dict[str, object]:
     """2FA on or off, when the key was last used, how many sessions are live."""
     async with get_ctx(request).db() as db:
-        key = await api_keys.get(db, id_of(auth.user))
+        keys = await api_keys.for_user(db, id_of(auth.user))
         live = await records.live_for_user(db, id_of(auth.user))
         left = await two_factor.recovery_codes_left(db, id_of(auth.user))
     user = auth.user
@@ -25,7 +25,7 @@ async def status_context(request: Request, auth: Auth) -> dict[str, object]:
             "enrolled": user.has_totp,
             "login_2fa": user.login_2fa,
             "credentials_2fa": user.credentials_2fa,
-            "key_used": key.last_used_at if key else None,
+            "key_used": max((k.last_used_at for k in keys if k.last_used_at), default=None),
             "sessions": len(live),
             "codes_left": left,
         }

@@ -12,6 +12,10 @@ On SQLite each worker also remembers the owners it found, and forgets them all a
 as ``PRAGMA data_version`` on the same connection moves, which it does whenever any
 other connection, in any process, has committed anything: a re-generated, deleted or
 suspended key is refused by the very next call, in every worker, as without the cache.
+
+The same row carries everything the API checks per call (permissions, allow-list,
+expiry, the grace period of a re-generated key's previous secret), so those checks
+cost no further query.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
+from webapp import key_rules
 from webapp.models import ApiKey, User
 
 if TYPE_CHECKING:
@@ -48,13 +53,23 @@ class Principal:
     credentials_2fa: bool
     last_used_at: float | None
     suspended: bool = False  # the account is locked down: the key is refused, not gone
+    key_id: int = 0
+    key_name: str = ""
+    permissions: frozenset[str] = frozenset()
+    allow_ips: str = ""  # stored allow-list text (key_rules.address_allowed reads it)
+    expires_at: float | None = None
+    # Set when the presented secret is the key's previous one (re-generated with a
+    # grace period): it works until then.
+    previous_until: float | None = None
 
 
 # The raw-SQL paths state "enrolled" as the model does (User.enrolled_sql, rendered once).
 _ENROLLED = str(User.enrolled_sql().compile(compile_kwargs={"literal_binds": True}))
 _COLUMNS = (
     f"users.id, users.username, ({_ENROLLED}), users.login_2fa, "
-    "users.credentials_2fa, api_keys.last_used_at, users.locked_at IS NOT NULL"
+    "users.credentials_2fa, api_keys.last_used_at, users.locked_at IS NOT NULL, "
+    "api_keys.id, api_keys.name, api_keys.permissions, api_keys.allow_ips, "
+    "api_keys.expires_at, api_keys.digest, api_keys.prev_until"
 )
 _CORE = (
     select(
@@ -65,9 +80,21 @@ _CORE = (
         col(User.credentials_2fa),
         col(ApiKey.last_used_at),
         col(User.locked_at).is_not(None),
+        col(ApiKey.id),
+        col(ApiKey.name),
+        col(ApiKey.permissions),
+        col(ApiKey.allow_ips),
+        col(ApiKey.expires_at),
+        col(ApiKey.digest),
+        col(ApiKey.prev_until),
     )
-    .join(ApiKey, col(ApiKey.user_id) == User.id)
-    .where(col(ApiKey.digest).in_(bindparam("digests", expanding=True)))
+    .join(ApiKey, col(ApiKey.user_id) == col(User.id))
+    .where(
+        or_(
+            col(ApiKey.digest).in_(bindparam("digests", expanding=True)),
+            col(ApiKey.prev_digest).in_(bindparam("previous", expanding=True)),
+        )
+    )
 )
 
 
@@ -75,11 +102,16 @@ _CORE = (
 def _sqlite_sql(count: int) -> str:
     """The look-up with ``count`` bound digests (constant text: values are parameters)."""
     marks = ", ".join("?" * count)
-    return f"SELECT {_COLUMNS} {_JOIN} WHERE api_keys.digest IN ({marks})"
+    # Two unique indexes: SQLite answers the OR with one index look-up per side.
+    where = f"api_keys.digest IN ({marks}) OR api_keys.prev_digest IN ({marks})"
+    return f"SELECT {_COLUMNS} {_JOIN} WHERE {where}"
 
 
 _JOIN = "FROM api_keys JOIN users ON users.id = api_keys.user_id"
-_POSTGRES_SQL = f"SELECT {_COLUMNS} {_JOIN} WHERE api_keys.digest = ANY($1::varchar[])"
+_POSTGRES_SQL = (
+    f"SELECT {_COLUMNS} {_JOIN} "
+    "WHERE api_keys.digest = ANY($1::varchar[]) OR api_keys.prev_digest = ANY($1::varchar[])"
+)
 
 
 class ApiKeyLookup:
@@ -139,17 +171,30 @@ class ApiKeyLookup:
             cached = self._cache.get(key)
             if cached is not None:
                 return cached
-            row = self._conn.execute(_sqlite_sql(len(digests)), digests).fetchone()
+            row = self._conn.execute(_sqlite_sql(len(digests)), digests + digests).fetchone()
         elif self._pool is not None:
             async with self._pool.acquire() as conn:
                 row = await conn.fetchrow(_POSTGRES_SQL, digests)
         else:
             async with self._engine.connect() as conn:
-                row = (await conn.execute(_CORE, {"digests": digests})).first()
+                params = {"digests": digests, "previous": digests}
+                row = (await conn.execute(_CORE, params)).first()
         if row is None:
             return None
         principal = Principal(
-            row[0], row[1], bool(row[2]), bool(row[3]), bool(row[4]), row[5], bool(row[6])
+            row[0],
+            row[1],
+            bool(row[2]),
+            bool(row[3]),
+            bool(row[4]),
+            row[5],
+            bool(row[6]),
+            key_id=row[7],
+            key_name=row[8],
+            permissions=key_rules.permissions_of(row[9]),
+            allow_ips=row[10],
+            expires_at=row[11],
+            previous_until=None if row[12] in digests else row[13],
         )
         if self._conn is not None:
             self._remember(key, principal)

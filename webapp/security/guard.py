@@ -57,6 +57,11 @@ class Modal:
     name_label: str = ""  # label of a name field (a new passkey's), if any
     name: str = ""
     ceremony: str = ""  # where the browser gets options to create a passkey on submit
+    # A choice the action takes (a select), e.g. Re-generate's grace period.
+    choice_label: str = ""
+    choice_name: str = ""
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label); the first is the default
+    choice: str = ""
 
     @property
     def prefix(self) -> str:
@@ -97,6 +102,7 @@ async def guard(
         ask_passkey=ask_code and auth.user.passkey_count > 0,
         totp=auth.user.has_totp,
         name=form.get("passkey_name", "")[:64],
+        choice=form.get(modal.choice_name, "") if modal.choice_name else "",
     )
     if not submitted:
         if not short and not modal.confirm:

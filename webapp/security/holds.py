@@ -13,7 +13,8 @@ from webapp.models import User
 from webapp.security.policy import Action
 
 # Actions that show a secret; the only ones a hold refuses.
-REVEALS = frozenset({Action.VIEW_API_KEY, Action.VIEW_CREDENTIALS})
+# A new key is shown in full once, so creating one is a reveal too.
+REVEALS = frozenset({Action.VIEW_API_KEY, Action.CREATE_API_KEY, Action.VIEW_CREDENTIALS})
 
 # Events that start a cool-down, and how the Security page explains it.
 COOLDOWN_REASONS = {

@@ -55,6 +55,8 @@ class Action(enum.StrEnum):
 
     VIEW_API_KEY = "view API key"
     REGENERATE_API_KEY = "re-generate API key"
+    CREATE_API_KEY = "create a named API key"
+    CHANGE_API_KEY = "change, expire the old secret of, or delete an API key"
     VIEW_CREDENTIALS = "view trading-account credentials"
     EDIT_CREDENTIALS = "edit a trading account"
     DELETE_CREDENTIALS = "delete a trading account"
@@ -80,6 +82,8 @@ class Rule:
 POLICY: dict[str, Rule] = {
     Action.VIEW_API_KEY: Rule(Second.CREDENTIALS_2FA),
     Action.REGENERATE_API_KEY: Rule(Second.CREDENTIALS_2FA),
+    Action.CREATE_API_KEY: Rule(Second.CREDENTIALS_2FA),
+    Action.CHANGE_API_KEY: Rule(Second.CREDENTIALS_2FA),
     Action.VIEW_CREDENTIALS: Rule(Second.CREDENTIALS_2FA),
     Action.EDIT_CREDENTIALS: Rule(Second.CREDENTIALS_2FA),
     Action.DELETE_CREDENTIALS: Rule(Second.CREDENTIALS_2FA),

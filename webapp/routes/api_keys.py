@@ -1,0 +1,321 @@
+"""Named API keys on Settings → Security: create, detail and usage log, view,
+re-generate with a grace period, expire the old secret, change limits, delete.
+
+Every change goes through a service that checks the policy; the default key's own
+routes (the help page's View / Re-generate) live in security_settings.py and share
+these templates.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from webapp import dom_ids as ids
+from webapp import forms, key_rules
+from webapp.context import get_ctx
+from webapp.models import ApiKey
+from webapp.repositories import api_keys
+from webapp.sections.api_keys import (
+    api_keys_context,
+    expire_modal,
+    form_values,
+    key_view,
+    regenerate_modal,
+    regenerated_notice,
+    revealed,
+)
+from webapp.security import sessions
+from webapp.security.guard import FIELDS, Modal, done, guard, step_up
+from webapp.security.policy import Action
+from webapp.security.sessions import Auth
+from webapp.services import api_key as service
+from webapp.services.actor import Actor
+from webapp.templating import render
+
+BASE = "/settings/security/api-keys"
+GONE = "That API key does not exist any more. Reload the page."
+
+
+def _uid(auth: Auth) -> int:
+    assert auth.user.id is not None  # a signed-in user is stored
+    return auth.user.id
+
+
+async def _owned(request: Request, auth: Auth) -> ApiKey | None:
+    async with get_ctx(request).db() as db:
+        return await api_keys.owned(db, _uid(auth), request.path_params["key_id"])
+
+
+def _gone() -> Response:
+    return Response(GONE, status_code=404, media_type="text/plain")
+
+
+def _fixed() -> Response:
+    return Response(service.DEFAULT_FIXED, status_code=409, media_type="text/plain")
+
+
+async def _section(
+    request: Request, auth: Auth, status_code: int = 200, **extra: object
+) -> Response:
+    context = await api_keys_context(request, auth, **extra)
+    return render(request, "partials/api_keys.html", context, status_code=status_code)
+
+
+async def new_form(request: Request) -> Response:
+    """The key list with the New-key form open (nothing is asked until it is sent)."""
+    auth = await sessions.require(request)
+    return await _section(request, auth, form_open=True)
+
+
+def _create_modal(request: Request) -> Modal:
+    return Modal(
+        title="Create an API key",
+        intro="Enter your AutoTrader login password to create the key. It is shown once.",
+        url=request.url_for("api_key_create").path,
+        target=ids.target(ids.NAMED_KEYS),
+        action=Action.CREATE_API_KEY,
+        submit="Create key",
+        include="#new-key-form",
+    )
+
+
+async def create(request: Request) -> Response:
+    """Check the form, then the step-up, then create the key and show it once."""
+    auth = await sessions.require(request)
+    form = await forms.read(request, *FIELDS, *key_rules.FORM_FIELDS)
+    values = {name: form[name] for name in key_rules.FORM_FIELDS}
+    limits = key_rules.limits_from_form(form, get_ctx(request).now())
+    if isinstance(limits, dict):
+        # Nothing was asked yet: the mistakes come back before any password.
+        return await _section(request, auth, 422, form_open=True, values=values, errors=limits)
+    blocked = await guard(request, auth, _create_modal(request), form)
+    if blocked is not None:
+        return blocked
+    try:
+        shown = await service.create(Actor.of(request, auth), limits)
+    except service.KeyRefused as exc:
+        return done(await _section(request, auth, exc.status, error=exc.message))
+    created = {"key": shown.plain, "name": shown.row.name}
+    return done(await _section(request, auth, 201, created=created))
+
+
+async def detail(request: Request) -> Response:
+    """One key: its limits, the old key's time left, and its usage log."""
+    auth = await sessions.require(request)
+    ctx = get_ctx(request)
+    async with ctx.db() as db:
+        row = await api_keys.owned(db, _uid(auth), request.path_params["key_id"])
+        uses = await api_keys.uses(db, row.id) if row and row.id else []
+    if row is None:
+        return render(request, "error.html", {"status": 404, "message": GONE}, status_code=404)
+    context = {
+        "k": key_view(request, row),
+        "uses": uses,
+        "values": form_values(row),
+        "errors": {},
+        "permission_labels": key_rules.PERMISSIONS,
+        "permission_fields": key_rules.PERMISSION_FIELDS,
+    }
+    return render(request, "settings/api_key.html", context)
+
+
+async def masked(request: Request) -> Response:
+    """The masked box a revealed key turns back into."""
+    auth = await sessions.require(request)
+    row = await _owned(request, auth)
+    if row is None:
+        return _gone()
+    return render(request, "partials/api_key.html", {"k": key_view(request, row)})
+
+
+async def _view_modal(request: Request, auth: Auth) -> Modal | Response:
+    row = await _owned(request, auth)
+    if row is None:
+        return _gone()
+    k = key_view(request, row)
+    return Modal(
+        title=f"View API key “{row.name}”",
+        intro="Enter your AutoTrader login password to show this API key.",
+        url=k.urls["view"],
+        target=f"#{k.box_id}",
+        action=Action.VIEW_API_KEY,
+        submit="Show key",
+    )
+
+
+@step_up(_view_modal)
+async def view(request: Request, auth: Auth, form: dict[str, str]) -> Response:
+    """Reveal a named key after the step-up."""
+    shown = await service.reveal(Actor.of(request, auth), request.path_params["key_id"])
+    if shown is None:
+        return _gone()
+    return revealed(request, shown[0], "", shown[1])
+
+
+async def _regenerate_modal(request: Request, auth: Auth) -> Modal | Response:
+    row = await _owned(request, auth)
+    if row is None:
+        return _gone()
+    k = key_view(request, row)
+    return regenerate_modal(k.urls["regenerate"], f"#{k.box_id}", f"“{row.name}”")
+
+
+async def regenerate_form(request: Request) -> Response:
+    """The Re-generate dialog with the grace-period choice."""
+    auth = await sessions.require(request)
+    modal = await _regenerate_modal(request, auth)
+    if isinstance(modal, Response):
+        return modal
+    blocked = await guard(request, auth, modal, {})
+    assert blocked is not None  # a confirmation is always asked first
+    return blocked
+
+
+@step_up(_regenerate_modal, "grace")
+async def regenerate(request: Request, auth: Auth, form: dict[str, str]) -> Response:
+    """Give a named key a new secret, the old one working for the chosen grace period."""
+    actor = Actor.of(request, auth)
+    shown = await service.regenerate(actor, request.path_params["key_id"], form["grace"])
+    if shown is None:
+        return _gone()
+    return revealed(request, shown[0], regenerated_notice(form["grace"]), shown[1])
+
+
+async def _expire_modal(request: Request, auth: Auth) -> Modal | Response:
+    row = await _owned(request, auth)
+    if row is None:
+        return _gone()
+    k = key_view(request, row)
+    return expire_modal(k.urls["expire_old"], f"#{k.box_id}")
+
+
+@step_up(_expire_modal)
+async def expire_old(request: Request, auth: Auth, form: dict[str, str]) -> Response:
+    """Stop the old secret of a re-generated named key now."""
+    row = await service.expire_previous(Actor.of(request, auth), request.path_params["key_id"])
+    if row is None:
+        return _gone()
+    return render(request, "partials/api_key.html", {"k": key_view(request, row)})
+
+
+async def _limits_modal(request: Request, auth: Auth) -> Modal | Response:
+    row = await _owned(request, auth)
+    if row is None:
+        return _gone()
+    if row.is_default:
+        return _fixed()
+    return Modal(
+        title=f"Change API key “{row.name}”",
+        intro="Enter your AutoTrader login password to change what this key may do.",
+        url=key_view(request, row).urls["limits"],
+        target="#key-limits",
+        action=Action.CHANGE_API_KEY,
+        submit="Save",
+        include="#key-limits-form",
+    )
+
+
+async def limits(request: Request) -> Response:
+    """Change a named key's name, permissions, allow-list and expiry (after the step-up)."""
+    auth = await sessions.require(request)
+    form = await forms.read(request, *FIELDS, *key_rules.FORM_FIELDS)
+    row = await _owned(request, auth)
+    if row is None:
+        return _gone()
+    if row.is_default:
+        return _fixed()
+    values = {name: form[name] for name in key_rules.FORM_FIELDS}
+    parsed = key_rules.limits_from_form(form, get_ctx(request).now())
+    if isinstance(parsed, dict):
+        return _limits_form(request, row, values, parsed, 422)
+    modal = await _limits_modal(request, auth)
+    assert isinstance(modal, Modal)
+    blocked = await guard(request, auth, modal, form)
+    if blocked is not None:
+        return blocked
+    try:
+        changed = await service.change(Actor.of(request, auth), row.id or 0, parsed)
+    except service.KeyRefused as exc:
+        return _limits_form(request, row, values, {"name": exc.message}, exc.status)
+    if changed is None:
+        return _gone()
+    return done(_limits_form(request, changed, form_values(changed), {}, notice="Saved."))
+
+
+def _limits_form(
+    request: Request,
+    row: ApiKey,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+    notice: str = "",
+) -> Response:
+    context = {
+        "k": key_view(request, row),
+        "values": values,
+        "errors": errors,
+        "notice": notice,
+        "permission_labels": key_rules.PERMISSIONS,
+        "permission_fields": key_rules.PERMISSION_FIELDS,
+    }
+    return render(request, "partials/api_key_limits.html", context, status_code=status_code)
+
+
+async def _delete_modal(request: Request, auth: Auth) -> Modal | Response:
+    row = await _owned(request, auth)
+    if row is None:
+        return _gone()
+    if row.is_default:
+        return _fixed()
+    return Modal(
+        title=f"Delete API key “{row.name}”",
+        intro="The key stops working at once and its usage log is removed.",
+        url=key_view(request, row).urls["delete"],
+        target="#key-detail",
+        action=Action.CHANGE_API_KEY,
+        submit="Delete key",
+        confirm="I understand that programs using this key stop working now.",
+        danger=True,
+    )
+
+
+async def delete_form(request: Request) -> Response:
+    """The Delete dialog."""
+    auth = await sessions.require(request)
+    modal = await _delete_modal(request, auth)
+    if isinstance(modal, Response):
+        return modal
+    blocked = await guard(request, auth, modal, {})
+    assert blocked is not None
+    return blocked
+
+
+@step_up(_delete_modal)
+async def delete(request: Request, auth: Auth, form: dict[str, str]) -> Response:
+    """Delete a named key at once, then go back to the Security page."""
+    try:
+        name = await service.delete(Actor.of(request, auth), request.path_params["key_id"])
+    except service.KeyRefused as exc:
+        return Response(exc.message, status_code=exc.status, media_type="text/plain")
+    if name is None:
+        return _gone()
+    target = request.url_for("security").path + ids.target(ids.NAMED_KEYS)
+    return Response(f"API key “{name}” deleted.", headers={"HX-Redirect": target})
+
+
+_ONE = f"{BASE}/{{key_id:int}}"
+routes = [
+    Route(f"{BASE}/new", new_form, methods=["GET"], name="api_key_new"),
+    Route(BASE, create, methods=["POST"], name="api_key_create"),
+    Route(_ONE, detail, methods=["GET"], name="api_key_detail"),
+    Route(f"{_ONE}/masked", masked, methods=["GET"], name="api_key_masked"),
+    Route(f"{_ONE}/view", view, methods=["POST"], name="api_key_view"),
+    Route(f"{_ONE}/regenerate", regenerate_form, methods=["GET"], name="api_key_regenerate_form"),
+    Route(f"{_ONE}/regenerate", regenerate, methods=["POST"], name="api_key_regenerate"),
+    Route(f"{_ONE}/expire-old", expire_old, methods=["POST"], name="api_key_expire_old"),
+    Route(f"{_ONE}/limits", limits, methods=["POST"], name="api_key_limits"),
+    Route(f"{_ONE}/delete", delete_form, methods=["GET"], name="api_key_delete_form"),
+    Route(f"{_ONE}/delete", delete, methods=["POST"], name="api_key_delete"),
+]

@@ -167,3 +167,12 @@ async def create_bot_key(
     value = page.locator("#created-key-value")
     await expect(value).to_be_visible()
     return await value.inner_text()
+
+
+async def escape_closes_and_refocuses(page: Page, button) -> None:
+    """``button`` opens a dialog; Escape closes it and gives the focus back to ``button``."""
+    await button.click()
+    await expect(page.locator("dialog[open]")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(page.locator("dialog")).to_have_count(0)
+    await expect(button).to_be_focused()

@@ -194,3 +194,25 @@ def step_up(
         return endpoint
 
     return decorate
+
+
+def dialog(
+    modal_for: Callable[[Request, Auth], Awaitable[Modal | Ready[...] | Response]],
+) -> Endpoint:
+    """The GET endpoint that opens the step-up dialog ``modal_for`` describes.
+
+    Only for dialogs that always ask first (a confirmation, or a proof in the very
+    request), so the guard never lets the GET through to act.
+    """
+
+    async def endpoint(request: Request) -> Response:
+        auth = await sessions.require(request)
+        ready = await modal_for(request, auth)
+        if isinstance(ready, Response):
+            return ready
+        modal = ready if isinstance(ready, Modal) else ready.modal
+        blocked = await guard(request, auth, modal, {})
+        assert blocked is not None  # the dialog always asks before acting
+        return blocked
+
+    return endpoint

@@ -6,7 +6,8 @@ asking for what is missing and submits it to the policy.
 
 Most routes use the decorator :func:`step_up`: it signs the user in (or redirects),
 reads the form, shows the step-up modal until the policy is satisfied, then calls the
-handler and closes the modal. Routes that need more control call :func:`guard`
+handler and closes the modal; :func:`dialog` is the GET that opens such a modal
+first. Routes that need more control call :func:`guard`
 themselves: ``None`` means "go ahead"; anything else is the modal to send back (htmx
 swaps it into ``#modal-root``).
 """

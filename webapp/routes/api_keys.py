@@ -66,6 +66,29 @@ async def _section(
     return render(request, "partials/api_keys.html", context, status_code=status_code)
 
 
+async def _read_limits(
+    request: Request,
+) -> tuple[dict[str, str], dict[str, str], key_rules.Limits | dict[str, str]]:
+    """The key form (with the step-up's fields), its limit fields as typed (to show
+    back), and the limits they give or the mistakes by field."""
+    form = await forms.read(request, *FIELDS, *key_rules.FORM_FIELDS)
+    values = {name: form[name] for name in key_rules.FORM_FIELDS}
+    return form, values, key_rules.limits_from_form(form, get_ctx(request).now())
+
+
+def _limits_context(
+    request: Request, row: ApiKey, values: dict[str, str], errors: dict[str, str]
+) -> dict[str, object]:
+    """What the key's limits form shows (partials/api_key_limits.html)."""
+    return {
+        "k": key_view(request, row),
+        "values": values,
+        "errors": errors,
+        "permission_labels": key_rules.PERMISSIONS,
+        "permission_fields": key_rules.PERMISSION_FIELDS,
+    }
+
+
 async def new_form(request: Request) -> Response:
     """The key list with the New-key form open (nothing is asked until it is sent)."""
     auth = await sessions.require(request)
@@ -87,9 +110,7 @@ def _create_modal(request: Request) -> Modal:
 async def create(request: Request) -> Response:
     """Check the form, then the step-up, then create the key and show it once."""
     auth = await sessions.require(request)
-    form = await forms.read(request, *FIELDS, *key_rules.FORM_FIELDS)
-    values = {name: form[name] for name in key_rules.FORM_FIELDS}
-    limits = key_rules.limits_from_form(form, get_ctx(request).now())
+    form, values, limits = await _read_limits(request)
     if isinstance(limits, dict):
         # Nothing was asked yet: the mistakes come back before any password.
         return await _section(request, auth, 422, form_open=True, values=values, errors=limits)
@@ -113,14 +134,7 @@ async def detail(request: Request) -> Response:
         uses = await api_keys.uses(db, row.id) if row and row.id else []
     if row is None:
         return render(request, "error.html", {"status": 404, "message": GONE}, status_code=404)
-    context = {
-        "k": key_view(request, row),
-        "uses": uses,
-        "values": form_values(row),
-        "errors": {},
-        "permission_labels": key_rules.PERMISSIONS,
-        "permission_fields": key_rules.PERMISSION_FIELDS,
-    }
+    context = {**_limits_context(request, row, form_values(row), {}), "uses": uses}
     return render(request, "settings/api_key.html", context)
 
 
@@ -211,12 +225,10 @@ def _limits_modal(request: Request, row: ApiKey) -> Modal:
 async def limits(request: Request) -> Response:
     """Change a named key's name, permissions, allow-list and expiry (after the step-up)."""
     auth = await sessions.require(request)
-    form = await forms.read(request, *FIELDS, *key_rules.FORM_FIELDS)
+    form, values, parsed = await _read_limits(request)
     row = await _owned(request, auth, named=True)
     if isinstance(row, Response):
         return row
-    values = {name: form[name] for name in key_rules.FORM_FIELDS}
-    parsed = key_rules.limits_from_form(form, get_ctx(request).now())
     if isinstance(parsed, dict):
         return _limits_form(request, row, values, parsed, 422)
     blocked = await guard(request, auth, _limits_modal(request, row), form)
@@ -239,14 +251,7 @@ def _limits_form(
     status_code: int = 200,
     notice: str = "",
 ) -> Response:
-    context = {
-        "k": key_view(request, row),
-        "values": values,
-        "errors": errors,
-        "notice": notice,
-        "permission_labels": key_rules.PERMISSIONS,
-        "permission_fields": key_rules.PERMISSION_FIELDS,
-    }
+    context = {**_limits_context(request, row, values, errors), "notice": notice}
     return render(request, "partials/api_key_limits.html", context, status_code=status_code)
 
 

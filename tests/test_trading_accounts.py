@@ -221,16 +221,9 @@ async def test_api_crud(app, client, trader):
     assert created.status_code == 201, created.text
     account = created.json()["result"]
     assert account["pseudoAccName"] == "Main" and account["brokerName"] == "Upstox"
-    assert set(account) == {
-        "id",
-        "broker",
-        "brokerName",
-        "platform",
-        "pseudoAccName",
-        "loginId",
-        "createdAt",
-        "updatedAt",
-    }
+    # Exactly the fields the served OpenAPI document promises, all of them.
+    doc = (await client.get("/api/v1/openapi.json")).json()
+    assert set(account) == set(doc["components"]["schemas"]["TradingAccount"]["required"])
     listed = await api(client, "GET", "/api/v1/trading-accounts", key)
     assert listed.json()["result"] == [account]
     for value in CREDS.values():

@@ -26,6 +26,17 @@ def _field(name: str, **extra: object) -> dict[str, Any]:
 _PUBLIC_PROPS = {name: _field(name) for name in PUBLIC_FIELDS}
 _PUBLIC_PROPS["broker"]["examples"] = list(BROKERS)[:3]
 _SECRET_PROPS = {name: _field(name, writeOnly=True) for name in SECRET_FIELDS}
+# What the API sends for an account (repositories/trading_accounts.public_view): never a secret.
+_ACCOUNT_OUT: dict[str, Any] = {
+    "id": {"type": "integer"},
+    "broker": {"type": "string", "enum": list(BROKERS)},
+    "brokerName": {"type": "string"},
+    "platform": {"type": "string"},
+    "pseudoAccName": {"type": "string"},
+    "loginId": {"type": "string"},
+    "createdAt": {"type": "string", "format": "date-time"},
+    "updatedAt": {"type": "string", "format": "date-time"},
+}
 
 
 def _ok(schema: dict[str, Any]) -> dict[str, Any]:
@@ -131,26 +142,8 @@ def spec() -> dict[str, Any]:
                 "TradingAccount": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": [
-                        "id",
-                        "broker",
-                        "brokerName",
-                        "platform",
-                        "pseudoAccName",
-                        "loginId",
-                        "createdAt",
-                        "updatedAt",
-                    ],
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "broker": {"type": "string", "enum": list(BROKERS)},
-                        "brokerName": {"type": "string"},
-                        "platform": {"type": "string"},
-                        "pseudoAccName": {"type": "string"},
-                        "loginId": {"type": "string"},
-                        "createdAt": {"type": "string", "format": "date-time"},
-                        "updatedAt": {"type": "string", "format": "date-time"},
-                    },
+                    "required": list(_ACCOUNT_OUT),  # every field is always sent
+                    "properties": _ACCOUNT_OUT,
                 },
                 "TradingAccountCreate": {
                     "type": "object",

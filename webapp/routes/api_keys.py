@@ -27,7 +27,7 @@ from webapp.sections.api_keys import (
     revealed,
 )
 from webapp.security import sessions
-from webapp.security.guard import FIELDS, Modal, done, guard, step_up
+from webapp.security.guard import FIELDS, Modal, dialog, done, guard, step_up
 from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.services import api_key as service
@@ -43,17 +43,20 @@ def _uid(auth: Auth) -> int:
     return auth.user.id
 
 
-async def _owned(request: Request, auth: Auth) -> ApiKey | None:
-    async with get_ctx(request).db() as db:
-        return await api_keys.owned(db, _uid(auth), request.path_params["key_id"])
-
-
 def _gone() -> Response:
     return Response(GONE, status_code=404, media_type="text/plain")
 
 
-def _fixed() -> Response:
-    return Response(service.DEFAULT_FIXED, status_code=409, media_type="text/plain")
+async def _owned(request: Request, auth: Auth, *, named: bool = False) -> ApiKey | Response:
+    """The user's key in the path, or the 404 to send; with ``named``, the default
+    key (whose name and limits are fixed) is refused with a 409 too."""
+    async with get_ctx(request).db() as db:
+        row = await api_keys.owned(db, _uid(auth), request.path_params["key_id"])
+    if row is None:
+        return _gone()
+    if named and row.is_default:
+        return Response(service.DEFAULT_FIXED, status_code=409, media_type="text/plain")
+    return row
 
 
 async def _section(
@@ -61,6 +64,29 @@ async def _section(
 ) -> Response:
     context = await api_keys_context(request, auth, **extra)
     return render(request, "partials/api_keys.html", context, status_code=status_code)
+
+
+async def _read_limits(
+    request: Request,
+) -> tuple[dict[str, str], dict[str, str], key_rules.Limits | dict[str, str]]:
+    """The key form (with the step-up's fields), its limit fields as typed (to show
+    back), and the limits they give or the mistakes by field."""
+    form = await forms.read(request, *FIELDS, *key_rules.FORM_FIELDS)
+    values = {name: form[name] for name in key_rules.FORM_FIELDS}
+    return form, values, key_rules.limits_from_form(form, get_ctx(request).now())
+
+
+def _limits_context(
+    request: Request, row: ApiKey, values: dict[str, str], errors: dict[str, str]
+) -> dict[str, object]:
+    """What the key's limits form shows (partials/api_key_limits.html)."""
+    return {
+        "k": key_view(request, row),
+        "values": values,
+        "errors": errors,
+        "permission_labels": key_rules.PERMISSIONS,
+        "permission_fields": key_rules.PERMISSION_FIELDS,
+    }
 
 
 async def new_form(request: Request) -> Response:
@@ -84,9 +110,7 @@ def _create_modal(request: Request) -> Modal:
 async def create(request: Request) -> Response:
     """Check the form, then the step-up, then create the key and show it once."""
     auth = await sessions.require(request)
-    form = await forms.read(request, *FIELDS, *key_rules.FORM_FIELDS)
-    values = {name: form[name] for name in key_rules.FORM_FIELDS}
-    limits = key_rules.limits_from_form(form, get_ctx(request).now())
+    form, values, limits = await _read_limits(request)
     if isinstance(limits, dict):
         # Nothing was asked yet: the mistakes come back before any password.
         return await _section(request, auth, 422, form_open=True, values=values, errors=limits)
@@ -110,14 +134,7 @@ async def detail(request: Request) -> Response:
         uses = await api_keys.uses(db, row.id) if row and row.id else []
     if row is None:
         return render(request, "error.html", {"status": 404, "message": GONE}, status_code=404)
-    context = {
-        "k": key_view(request, row),
-        "uses": uses,
-        "values": form_values(row),
-        "errors": {},
-        "permission_labels": key_rules.PERMISSIONS,
-        "permission_fields": key_rules.PERMISSION_FIELDS,
-    }
+    context = {**_limits_context(request, row, form_values(row), {}), "uses": uses}
     return render(request, "settings/api_key.html", context)
 
 
@@ -125,15 +142,15 @@ async def masked(request: Request) -> Response:
     """The masked box a revealed key turns back into."""
     auth = await sessions.require(request)
     row = await _owned(request, auth)
-    if row is None:
-        return _gone()
+    if isinstance(row, Response):
+        return row
     return render(request, "partials/api_key.html", {"k": key_view(request, row)})
 
 
 async def _view_modal(request: Request, auth: Auth) -> Modal | Response:
     row = await _owned(request, auth)
-    if row is None:
-        return _gone()
+    if isinstance(row, Response):
+        return row
     k = key_view(request, row)
     return Modal(
         title=f"View API key “{row.name}”",
@@ -156,21 +173,14 @@ async def view(request: Request, auth: Auth, form: dict[str, str]) -> Response:
 
 async def _regenerate_modal(request: Request, auth: Auth) -> Modal | Response:
     row = await _owned(request, auth)
-    if row is None:
-        return _gone()
+    if isinstance(row, Response):
+        return row
     k = key_view(request, row)
     return regenerate_modal(k.urls["regenerate"], f"#{k.box_id}", f"“{row.name}”")
 
 
-async def regenerate_form(request: Request) -> Response:
-    """The Re-generate dialog with the grace-period choice."""
-    auth = await sessions.require(request)
-    modal = await _regenerate_modal(request, auth)
-    if isinstance(modal, Response):
-        return modal
-    blocked = await guard(request, auth, modal, {})
-    assert blocked is not None  # a confirmation is always asked first
-    return blocked
+# The Re-generate dialog with the grace-period choice (a confirmation is always asked).
+regenerate_form = dialog(_regenerate_modal)
 
 
 @step_up(_regenerate_modal, "grace")
@@ -185,8 +195,8 @@ async def regenerate(request: Request, auth: Auth, form: dict[str, str]) -> Resp
 
 async def _expire_modal(request: Request, auth: Auth) -> Modal | Response:
     row = await _owned(request, auth)
-    if row is None:
-        return _gone()
+    if isinstance(row, Response):
+        return row
     k = key_view(request, row)
     return expire_modal(k.urls["expire_old"], f"#{k.box_id}")
 
@@ -200,12 +210,7 @@ async def expire_old(request: Request, auth: Auth, form: dict[str, str]) -> Resp
     return render(request, "partials/api_key.html", {"k": key_view(request, row)})
 
 
-async def _limits_modal(request: Request, auth: Auth) -> Modal | Response:
-    row = await _owned(request, auth)
-    if row is None:
-        return _gone()
-    if row.is_default:
-        return _fixed()
+def _limits_modal(request: Request, row: ApiKey) -> Modal:
     return Modal(
         title=f"Change API key “{row.name}”",
         intro="Enter your AutoTrader login password to change what this key may do.",
@@ -220,19 +225,13 @@ async def _limits_modal(request: Request, auth: Auth) -> Modal | Response:
 async def limits(request: Request) -> Response:
     """Change a named key's name, permissions, allow-list and expiry (after the step-up)."""
     auth = await sessions.require(request)
-    form = await forms.read(request, *FIELDS, *key_rules.FORM_FIELDS)
-    row = await _owned(request, auth)
-    if row is None:
-        return _gone()
-    if row.is_default:
-        return _fixed()
-    values = {name: form[name] for name in key_rules.FORM_FIELDS}
-    parsed = key_rules.limits_from_form(form, get_ctx(request).now())
+    form, values, parsed = await _read_limits(request)
+    row = await _owned(request, auth, named=True)
+    if isinstance(row, Response):
+        return row
     if isinstance(parsed, dict):
         return _limits_form(request, row, values, parsed, 422)
-    modal = await _limits_modal(request, auth)
-    assert isinstance(modal, Modal)
-    blocked = await guard(request, auth, modal, form)
+    blocked = await guard(request, auth, _limits_modal(request, row), form)
     if blocked is not None:
         return blocked
     try:
@@ -252,23 +251,14 @@ def _limits_form(
     status_code: int = 200,
     notice: str = "",
 ) -> Response:
-    context = {
-        "k": key_view(request, row),
-        "values": values,
-        "errors": errors,
-        "notice": notice,
-        "permission_labels": key_rules.PERMISSIONS,
-        "permission_fields": key_rules.PERMISSION_FIELDS,
-    }
+    context = {**_limits_context(request, row, values, errors), "notice": notice}
     return render(request, "partials/api_key_limits.html", context, status_code=status_code)
 
 
 async def _delete_modal(request: Request, auth: Auth) -> Modal | Response:
-    row = await _owned(request, auth)
-    if row is None:
-        return _gone()
-    if row.is_default:
-        return _fixed()
+    row = await _owned(request, auth, named=True)
+    if isinstance(row, Response):
+        return row
     return Modal(
         title=f"Delete API key “{row.name}”",
         intro="The key stops working at once and its usage log is removed.",
@@ -281,15 +271,7 @@ async def _delete_modal(request: Request, auth: Auth) -> Modal | Response:
     )
 
 
-async def delete_form(request: Request) -> Response:
-    """The Delete dialog."""
-    auth = await sessions.require(request)
-    modal = await _delete_modal(request, auth)
-    if isinstance(modal, Response):
-        return modal
-    blocked = await guard(request, auth, modal, {})
-    assert blocked is not None
-    return blocked
+delete_form = dialog(_delete_modal)  # the Delete dialog (a confirmation is always asked)
 
 
 @step_up(_delete_modal)

@@ -25,7 +25,7 @@ from webapp.sections.passkeys import passkeys_context
 from webapp.sections.status import pop_recovery_notice, status_context
 from webapp.sections.two_factor import section_context
 from webapp.security import sessions
-from webapp.security.guard import Modal, guard, step_up
+from webapp.security.guard import Modal, dialog, step_up
 from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.services import api_key
@@ -96,12 +96,8 @@ async def view(request: Request, auth: Auth, form: dict[str, str]) -> Response:
     return revealed(request, plain, "", row)
 
 
-async def regenerate_form(request: Request) -> Response:
-    """The Re-generate modal: confirmation, plus password unless the window is fresh."""
-    auth = await sessions.require(request)
-    blocked = await guard(request, auth, await _regenerate_modal(request, auth), {})
-    assert blocked is not None  # a confirmation is always asked first
-    return blocked
+# The Re-generate modal: confirmation, plus password unless the window is fresh.
+regenerate_form = dialog(_regenerate_modal)
 
 
 @step_up(_regenerate_modal, "grace")

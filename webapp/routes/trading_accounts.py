@@ -17,7 +17,7 @@ from webapp.context import get_ctx
 from webapp.models import TradingAccount, id_of
 from webapp.repositories import trading_accounts as repo
 from webapp.security import sessions
-from webapp.security.guard import Modal, ModalFor, Ready, guard, step_up
+from webapp.security.guard import Modal, ModalFor, Ready, dialog, step_up
 from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.services import trading_accounts as service
@@ -221,15 +221,8 @@ async def save(
     return render(request, "partials/account_card.html", context)
 
 
-async def delete_form(request: Request) -> Response:
-    """The Delete modal (confirmation, and password unless the window is fresh)."""
-    auth = await sessions.require(request)
-    account = await _owned(request, auth)
-    if account is None:
-        return _missing(request)
-    blocked = await guard(request, auth, _delete_modal(account), {})
-    assert blocked is not None
-    return blocked
+# The Delete modal (confirmation, and password unless the window is fresh).
+delete_form = dialog(_modal_for(_delete_modal))
 
 
 @step_up(_modal_for(_delete_modal))

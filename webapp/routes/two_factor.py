@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,10 +26,9 @@ BASE = "/settings/security/2fa"
 NOT_ENROLLED = "Two-factor authentication is not set up. Set it up first."
 
 
-async def _section(
+async def _render(
     request: Request,
     auth: Auth,
-    db: AsyncSession,
     status_code: int = 200,
     *,
     codes: list[str] | None = None,
@@ -39,7 +37,8 @@ async def _section(
 ) -> Response:
     ctx = get_ctx(request)
     pending = two_factor.pending_secret(ctx.keys, auth.user, ctx.now())
-    left = await two_factor.recovery_codes_left(db, id_of(auth.user))
+    async with ctx.db() as db:
+        left = await two_factor.recovery_codes_left(db, id_of(auth.user))
     context = {"tf": section_context(request, auth, pending, left, codes, error, code)}
     return render(request, "partials/twofactor.html", context, status_code=status_code)
 
@@ -78,19 +77,6 @@ async def confirm(request: Request) -> Response:
         status, message = result.outcome.status, result.outcome.message
         return await _render(request, here, status, error=message, code=typed)
     return await _render(request, here, codes=result.codes)
-
-
-async def _render(
-    request: Request,
-    auth: Auth,
-    status_code: int = 200,
-    *,
-    codes: list[str] | None = None,
-    error: str = "",
-    code: str = "",
-) -> Response:
-    async with get_ctx(request).db() as db:
-        return await _section(request, auth, db, status_code, codes=codes, error=error, code=code)
 
 
 @dataclass(frozen=True)
@@ -192,8 +178,7 @@ async def _not_possible(request: Request, auth: Auth, action: str) -> Response:
         if action not in CHANGES
         else (409, NOT_ENROLLED)
     )
-    async with get_ctx(request).db() as db:
-        response = await _section(request, auth, db, status, error=message)
+    response = await _render(request, auth, status, error=message)
     return retarget(response, ids.target(ids.TWO_FACTOR))
 
 

@@ -6,7 +6,8 @@ asking for what is missing and submits it to the policy.
 
 Most routes use the decorator :func:`step_up`: it signs the user in (or redirects),
 reads the form, shows the step-up modal until the policy is satisfied, then calls the
-handler and closes the modal. Routes that need more control call :func:`guard`
+handler and closes the modal; :func:`dialog` is the GET that opens such a modal
+first. Routes that need more control call :func:`guard`
 themselves: ``None`` means "go ahead"; anything else is the modal to send back (htmx
 swaps it into ``#modal-root``).
 """
@@ -194,3 +195,25 @@ def step_up(
         return endpoint
 
     return decorate
+
+
+def dialog(
+    modal_for: Callable[[Request, Auth], Awaitable[Modal | Ready[...] | Response]],
+) -> Endpoint:
+    """The GET endpoint that opens the step-up dialog ``modal_for`` describes.
+
+    Only for dialogs that always ask first (a confirmation, or a proof in the very
+    request), so the guard never lets the GET through to act.
+    """
+
+    async def endpoint(request: Request) -> Response:
+        auth = await sessions.require(request)
+        ready = await modal_for(request, auth)
+        if isinstance(ready, Response):
+            return ready
+        modal = ready if isinstance(ready, Modal) else ready.modal
+        blocked = await guard(request, auth, modal, {})
+        assert blocked is not None  # the dialog always asks before acting
+        return blocked
+
+    return endpoint

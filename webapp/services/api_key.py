@@ -47,6 +47,15 @@ async def _key(db: AsyncSession, actor: Actor, key_id: int | None) -> ApiKey | N
     return await api_keys.owned(db, actor.user_id, key_id)
 
 
+async def _named_only(db: AsyncSession, actor: Actor, key_id: int) -> ApiKey | None:
+    """A named key of the user's (None if there is none); the default key is refused,
+    its name and limits being fixed."""
+    row = await api_keys.owned(db, actor.user_id, key_id)
+    if row is not None and row.is_default:
+        raise KeyRefused(409, DEFAULT_FIXED)
+    return row
+
+
 def _named(row: ApiKey) -> str:
     return "default key" if row.is_default else f"key “{row.name}”"
 
@@ -114,11 +123,9 @@ async def change(actor: Actor, key_id: int, limits: key_rules.Limits) -> ApiKey 
     """Change a named key's name, permissions, allow-list and expiry."""
     actor.require(Action.CHANGE_API_KEY)
     async with actor.ctx.db() as db:
-        row = await api_keys.owned(db, actor.user_id, key_id)
+        row = await _named_only(db, actor, key_id)
         if row is None:
             return None
-        if row.is_default:
-            raise KeyRefused(409, DEFAULT_FIXED)
         api_keys.update_limits(
             row,
             name=limits.name,
@@ -152,11 +159,9 @@ async def delete(actor: Actor, key_id: int) -> str | None:
     """Delete a named key at once; returns its name (None if there is no such key)."""
     actor.require(Action.CHANGE_API_KEY)
     async with actor.ctx.db() as db:
-        row = await api_keys.owned(db, actor.user_id, key_id)
+        row = await _named_only(db, actor, key_id)
         if row is None:
             return None
-        if row.is_default:
-            raise KeyRefused(409, DEFAULT_FIXED)
         name = row.name
         await api_keys.remove(db, row)
         await actor.note(db, "api_key_deleted", name)

@@ -11,7 +11,8 @@ import uuid
 from urllib.parse import urlsplit
 
 POSTGRES = os.environ.get("AUTOTRADER_TEST_POSTGRES", "")
-TEMPLATE = "autotrader_template"
+# One template per xdist worker (``-n 2``): two workers must not create the same one.
+TEMPLATE = f"autotrader_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def on_postgres() -> bool:

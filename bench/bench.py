@@ -36,7 +36,7 @@ import load  # noqa: E402
 from procs import cpu_seconds, peak_rss_mb, rss_mb, start_app, start_bare, stop, tree  # noqa: E402
 
 from tests.helpers import csrf_from  # noqa: E402
-from tests.live_server import register_and_get_key  # noqa: E402
+from tests.live_server import create_bot_key, register_and_get_key  # noqa: E402
 
 PASSWORD = load.PASSWORD
 
@@ -421,8 +421,21 @@ def main() -> None:
                         )
                     )
                     rows.append(anchored_row("API auth ÷ bare", anchor, "≥ 0.7"))
-                    # Later rows of the same kind (an allow-listed key, a rate-limited one)
-                    # go here: anchored(..., path, headers, s) and anchored_row(...).
+                    # A bot's key: read only, an allow-list the call passes (loopback among
+                    # other ranges), the rate limiter counting (its limit lifted so it never
+                    # refuses: the row measures the checks, not the 429s).
+                    allow = "203.0.113.0/24\n2001:db8::/32\n127.0.0.0/8\n::1"
+                    bot = create_bot_key(base, "bench", PASSWORD, "bench bot", allow)
+                    restricted = anchored(
+                        (bare_proc.pid, bare), app, "/api/v1/me", {"api-key": bot}, s
+                    )
+                    rows.append(
+                        anchored_row(
+                            "API auth ÷ bare, key with allow-list and rate limit",
+                            restricted,
+                            "≥ 0.7",
+                        )
+                    )
                     health = anchored((bare_proc.pid, bare), app, "/healthz", {}, s, rounds=1)
                     rows.append(anchored_row("/healthz ÷ bare", health, "reported"))
                 if "page" in only:

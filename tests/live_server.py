@@ -90,6 +90,24 @@ def register_and_get_key(base: str, username: str, password: str) -> str:
         return re.search(r"at_[0-9A-Za-z]{49}", shown).group(0)
 
 
+def create_bot_key(base: str, username: str, password: str, name: str, allow_ips: str) -> str:
+    """Sign in and create a named read-only key limited to ``allow_ips``; the key."""
+    with httpx.Client(base_url=base) as client:
+        token = csrf_from(client.get("/login").text)
+        form = {"csrf_token": token, "username": username, "password": password}
+        client.post("/login", data=form)
+        token = csrf_from(client.get("/settings/security").text)
+        data = {"step": "verify", "stepup_password": password, "name": name}
+        data |= {"allow_ips": allow_ips, "perm_read": "yes", "perm_manage": "", "expires": ""}
+        created = client.post(
+            "/settings/security/api-keys",
+            data=data,
+            headers={"X-CSRF-Token": token, "HX-Request": "true"},
+        )
+        assert created.status_code == 201, created.text
+        return re.search(r"at_[0-9A-Za-z]{49}", created.text).group(0)
+
+
 class LiveTrader:
     """A trader driving a live server over HTTP (cookies shared across ports)."""
 

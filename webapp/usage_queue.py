@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 FLUSH_AT = 200  # calls waiting before the writer runs without waiting for its second
 MAX_WAITING = 20_000  # beyond this (a database down for long) calls go unlogged
 REFUSAL_EVENT_SECONDS = 60.0  # at most one disallowed-address event per key per minute
 
 
-@dataclass(frozen=True)
-class Use:
-    """One API call to log: which key, when, what, how it ended, from where."""
+class Use(NamedTuple):
+    """One API call to log: which key, when, what, how it ended, from where.
+
+    A tuple, not a frozen dataclass: every API call makes one, and a frozen dataclass
+    sets each field through object.__setattr__.
+    """
 
     key_id: int
     at: float

@@ -5,7 +5,7 @@ The server numbers come from bench/run --only api; this one isolates the app's o
 cost from the server's so a change on the API path can be measured on a busy machine.
 The access log is set up as the server sets it up (text lines, here to /dev/null).
 
-Usage: .venv/bin/python bench/api_cpu.py [--calls N] [--profile [tottime|cumulative]]
+Usage: .venv/bin/python bench/api_cpu.py [--calls N] [--flush] [--profile [tottime|cumulative]]
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import Trader, fast_passwords, make_client  # noqa: E402
-from webapp import logs  # noqa: E402
-from webapp.app import create_app  # noqa: E402
+from webapp.app import create_app  # noqa: E402  (first: api_usage imports in a cycle)
+from webapp import api_usage, logs  # noqa: E402, I001
+from webapp.usage_queue import FLUSH_AT  # noqa: E402
 from webapp.config import Settings  # noqa: E402
 from webapp.vault import new_key_line  # noqa: E402
 
@@ -52,7 +53,7 @@ def scope_for(app: object, key: str) -> dict:
     }
 
 
-async def calls(app, key: str, n: int) -> float:
+async def calls(app, key: str, n: int, flush: bool = False) -> float:
     """CPU seconds for ``n`` calls."""
 
     async def receive() -> dict:
@@ -64,11 +65,14 @@ async def calls(app, key: str, n: int) -> float:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
+    ctx = app.state.ctx
     started = time.process_time()
-    for _ in range(n):
+    for done in range(1, n + 1):
         await app(scope_for(app, key), receive, send)
+        if flush and done % FLUSH_AT == 0:
+            await api_usage.flush(ctx)  # as the usage writer would, FLUSH_AT calls in
     spent = time.process_time() - started
-    app.state.ctx.usage.take()  # what the usage writer would have written (off this path)
+    ctx.usage.take()  # the rest: what the usage writer would have written
     assert statuses == [200] * n, statuses[:3]
     return spent
 
@@ -76,6 +80,7 @@ async def calls(app, key: str, n: int) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--flush", action="store_true", help="count the usage writer too")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--profile", nargs="?", const="tottime", help="sort key (tottime)")
     args = parser.parse_args()
@@ -98,11 +103,11 @@ async def main() -> None:
             if args.profile:
                 profile = cProfile.Profile()
                 profile.enable()
-                await calls(app, key, args.calls)
+                await calls(app, key, args.calls, args.flush)
                 profile.disable()
                 pstats.Stats(profile).sort_stats(args.profile).print_stats(25)
                 return
-            best = min([await calls(app, key, args.calls) for _ in range(args.rounds)])
+            best = min([await calls(app, key, args.calls, args.flush) for _ in range(args.rounds)])
             print(f"GET /api/v1/me in-process: {best / args.calls * 1e6:.1f} µs CPU per call")
 
 

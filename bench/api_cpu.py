@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import Trader, fast_passwords, make_client  # noqa: E402
-from webapp.app import create_app  # noqa: E402  (first: api_usage imports in a cycle)
-from webapp import api_usage, logs  # noqa: E402, I001
-from webapp.usage_queue import FLUSH_AT  # noqa: E402
+from webapp import logs  # noqa: E402
+from webapp.app import create_app  # noqa: E402
 from webapp.config import Settings  # noqa: E402
+from webapp.usage_queue import FLUSH_AT  # noqa: E402
 from webapp.vault import new_key_line  # noqa: E402
 
 
@@ -64,6 +64,8 @@ async def calls(app, key: str, n: int, flush: bool = False) -> float:
     async def send(message: dict) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
+
+    from webapp import api_usage  # after webapp.app: api_usage sits in an import cycle
 
     ctx = app.state.ctx
     started = time.process_time()

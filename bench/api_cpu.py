@@ -5,7 +5,7 @@ The server numbers come from bench/run --only api; this one isolates the app's o
 cost from the server's so a change on the API path can be measured on a busy machine.
 The access log is set up as the server sets it up (text lines, here to /dev/null).
 
-Usage: .venv/bin/python bench/api_cpu.py [--calls N] [--flush] [--profile [tottime|cumulative]]
+Usage: .venv/bin/python bench/api_cpu.py [--calls N] [--path P] [--flush] [--profile [tottime|cumulative]]
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from webapp.usage_queue import FLUSH_AT  # noqa: E402
 from webapp.vault import new_key_line  # noqa: E402
 
 
-def scope_for(app: object, key: str) -> dict:
-    """The scope uvicorn hands the app for ``GET /api/v1/me`` with the key."""
+def scope_for(app: object, key: str, path: str = "/api/v1/me") -> dict:
+    """The scope uvicorn hands the app for ``GET path`` with the key."""
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -42,8 +42,8 @@ def scope_for(app: object, key: str) -> dict:
         "scheme": "http",
         "method": "GET",
         "root_path": "",
-        "path": "/api/v1/me",
-        "raw_path": b"/api/v1/me",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "headers": [
             (b"host", b"127.0.0.1:8000"),
@@ -53,7 +53,7 @@ def scope_for(app: object, key: str) -> dict:
     }
 
 
-async def calls(app, key: str, n: int, flush: bool = False) -> float:
+async def calls(app, key: str, n: int, flush: bool = False, path: str = "/api/v1/me") -> float:
     """CPU seconds for ``n`` calls."""
 
     async def receive() -> dict:
@@ -70,7 +70,7 @@ async def calls(app, key: str, n: int, flush: bool = False) -> float:
     ctx = app.state.ctx
     started = time.process_time()
     for done in range(1, n + 1):
-        await app(scope_for(app, key), receive, send)
+        await app(scope_for(app, key, path), receive, send)
         if flush and done % FLUSH_AT == 0:
             await api_usage.flush(ctx)  # as the usage writer would, FLUSH_AT calls in
     spent = time.process_time() - started
@@ -85,6 +85,7 @@ async def main() -> None:
     parser.add_argument("--flush", action="store_true", help="count the usage writer too")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--profile", nargs="?", const="tottime", help="sort key (tottime)")
+    parser.add_argument("--path", default="/api/v1/me", help="another GET path, e.g. /healthz")
     args = parser.parse_args()
     logs.configure("info", "text")
     logging.getLogger().handlers[0].setStream(open("/dev/null", "w"))  # noqa: SIM115
@@ -105,12 +106,17 @@ async def main() -> None:
             if args.profile:
                 profile = cProfile.Profile()
                 profile.enable()
-                await calls(app, key, args.calls, args.flush)
+                await calls(app, key, args.calls, args.flush, args.path)
                 profile.disable()
                 pstats.Stats(profile).sort_stats(args.profile).print_stats(25)
                 return
-            best = min([await calls(app, key, args.calls, args.flush) for _ in range(args.rounds)])
-            print(f"GET /api/v1/me in-process: {best / args.calls * 1e6:.1f} µs CPU per call")
+            best = min(
+                [
+                    await calls(app, key, args.calls, args.flush, args.path)
+                    for _ in range(args.rounds)
+                ]
+            )
+            print(f"GET {args.path} in-process: {best / args.calls * 1e6:.1f} µs CPU per call")
 
 
 if __name__ == "__main__":

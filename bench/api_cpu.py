@@ -5,7 +5,8 @@ The server numbers come from bench/run --only api; this one isolates the app's o
 cost from the server's so a change on the API path can be measured on a busy machine.
 The access log is set up as the server sets it up (text lines, here to /dev/null).
 
-Usage: .venv/bin/python bench/api_cpu.py [--calls N] [--path P] [--flush] [--profile [tottime|cumulative]]
+Usage: .venv/bin/python bench/api_cpu.py [--calls N] [--path P] [--flush]
+       [--profile [tottime|cumulative]]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from json import encoder as json_encoder
 from typing import Any
@@ -59,7 +59,17 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(","
 _C_ENCODER: Callable[..., Any] | None = getattr(json_encoder, "c_make_encoder", None)
 
 
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
 class _Envelope(JSONResponse):
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        # Starlette's init_headers for a body with no headers of its own, written out.
+        if headers is not None or self.status_code < 200 or self.status_code in (204, 304):
+            super().init_headers(headers)
+            return
+        self.raw_headers = [(b"content-length", str(len(self.body)).encode("latin-1")), _JSON_TYPE]
+
     def render(self, content: object) -> bytes:
         if _C_ENCODER is None or not isinstance(content, dict):
             return _ENCODER.encode(content).encode("utf-8")

@@ -7,6 +7,7 @@ import time
 
 from starlette.types import Message, Receive, Scope, Send
 
+from webapp import logs
 from webapp.apikey import mask_in
 from webapp.http_middleware import HttpMiddleware
 
@@ -40,4 +41,6 @@ def note(scope: Scope, status: int, started: float) -> None:
     client = (scope.get("client") or ("-", 0))[0]
     elapsed = (time.perf_counter() - started) * 1000
     # Formatted here, with no arguments left for the record: a path may hold a "%".
-    log.info(f"{client} {scope['method']} {mask_in(scope['path'])} {status} {elapsed:.1f}ms")
+    line = f"{client} {scope['method']} {mask_in(scope['path'])} {status} {elapsed:.1f}ms"
+    if not logs.write_info(log, line):  # the same line, without a LogRecord, when it can
+        log.info(line)

@@ -62,6 +62,18 @@ class ApiStack:
             if not (isinstance(route, Route) and inspect.isfunction(route.endpoint)):
                 raise TypeError(f"{route!r}: API routes must be Route(path, function)")
         self.routes = routes
+        # Paths without parameters that no earlier route matches: such a path's own
+        # route is the first match, so a dictionary look-up finds it (the loop below
+        # still decides every other case: methods, 405s, parameters, root paths).
+        self.static: dict[str, Route] = {}
+        for index, route in enumerate(routes):
+            assert isinstance(route, Route)
+            earlier = routes[:index]
+            if not route.param_convertors and not any(
+                r.path_regex.match(route.path)  # type: ignore[attr-defined]
+                for r in earlier
+            ):
+                self.static.setdefault(route.path, route)
         self.handlers = dict(handlers)
         self.trusted = trusted
         self.max_body = max_body
@@ -112,12 +124,23 @@ class ApiStack:
     async def _route(self, request: Request) -> Response:
         """Starlette's matching: the first full match wins; a path match alone is a 405."""
         scope = request.scope
+        found = self.static.get(scope["path"])
+        if (
+            found is not None
+            and not scope.get("root_path")
+            and (not found.methods or scope["method"] in found.methods)
+        ):
+            # What route.matches would add for a full match without parameters.
+            scope["endpoint"] = found.endpoint
+            scope["path_params"] = dict(scope.get("path_params", {}))
+            endpoint: Endpoint = found.endpoint
+            return await endpoint(request)
         partial = None
         for route in self.routes:
             match, child = route.matches(scope)
             if match is Match.FULL:
                 scope.update(child)
-                endpoint: Endpoint = route.endpoint  # type: ignore[attr-defined]
+                endpoint = route.endpoint  # type: ignore[attr-defined]
                 return await endpoint(request)
             if match is Match.PARTIAL and partial is None:
                 partial = route

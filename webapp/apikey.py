@@ -8,6 +8,7 @@ import zlib
 
 PREFIX = "at_"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_DIGIT = {char: index for index, char in enumerate(_ALPHABET)}
 _BODY_LEN = 43  # 62**43 > 2**256
 _CHECK_LEN = 6  # 62**6 > 2**32
 _SHAPE = re.compile(rf"^{PREFIX}[0-9A-Za-z]{{{_BODY_LEN + _CHECK_LEN}}}$")
@@ -38,7 +39,12 @@ def is_well_formed(key: str) -> bool:
     if not _SHAPE.fullmatch(key):
         return False
     body, check = key[len(PREFIX) : -_CHECK_LEN], key[-_CHECK_LEN:]
-    return secrets.compare_digest(_checksum(body), check)
+    # The check digits read as a number equal the CRC exactly when _checksum(body) ==
+    # check (six base62 digits hold any CRC32 one way only); cheaper than encoding.
+    value = 0
+    for char in check:
+        value = value * 62 + _DIGIT[char]
+    return value == zlib.crc32(body.encode("ascii"))
 
 
 def hint(key: str) -> str:

@@ -6,6 +6,7 @@ path without the query string; security events carry kind, user id and address.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ QUIET = ("sqlalchemy", "aiosqlite", "asyncpg", "alembic", "multipart", "python_m
 CHATTY = ("alembic", "uvicorn.error")
 REPEAT_BURST = 3  # identical warnings/errors let through per window before summarising
 REPEAT_WINDOW = 60.0  # seconds
+_NO_LOCK = contextlib.nullcontext()
 _Key = tuple[str, int, str, str]
 _Origin = tuple[str, int, str, int]  # logger name, level, path, line
 
@@ -71,6 +73,12 @@ class RepeatFilter(logging.Filter):
         entry[2] += 1
         return False
 
+    def tick(self) -> None:
+        """What :meth:`filter` does for a record below WARNING, without the record:
+        summarise the windows that ended (the access log's fast path calls this)."""
+        if self._seen:
+            self._flush(self._clock())
+
     def _flush(self, now: float) -> None:
         for key, (start, _passed, held, origin) in list(self._seen.items()):
             if now - start < self._window:
@@ -119,6 +127,17 @@ class TextFormatter(logging.Formatter):
             self._second = second
         return (self.default_msec_format or "%s,%03d") % (self._stamp, record.msecs)
 
+    def info_line(self, created: float, name: str, message: str) -> str:
+        """The line :meth:`format` writes for an INFO record of ``name`` made at
+        ``created`` with this (already formatted) message, without building the record."""
+        msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord computes it
+        second = int(created)
+        if second != self._second:
+            self._stamp = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        stamp = (self.default_msec_format or "%s,%03d") % (self._stamp, msecs)
+        return f"{stamp} INFO {name} {message}"
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message."""
@@ -146,9 +165,12 @@ def configure(level: str, fmt: str) -> None:
     logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(RepeatFilter(handler.handle))
+    repeat = RepeatFilter(handler.handle)
+    handler.addFilter(repeat)
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    global _plain
+    _plain = (handler, handler.formatter, repeat) if fmt != "json" else None
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
@@ -165,3 +187,53 @@ def configure(level: str, fmt: str) -> None:
 def server_level(level: str) -> str:
     """uvicorn's own level: its start-up INFO lines are chatter unless debugging."""
     return "warning" if level == "info" else level
+
+
+# The handler, formatter and filter configure() installed for text lines; None for JSON.
+_plain: tuple[logging.StreamHandler[Any], logging.Formatter | None, RepeatFilter] | None = None
+
+
+def write_info(logger: logging.Logger, message: str) -> bool:
+    """Write an INFO line for ``logger`` straight to the text handler configure() set up,
+    when that is all the logging set-up would do with it; False otherwise (the caller
+    then logs as usual).
+
+    A log record costs about as much as the rest of an API call. When no logger on the
+    way to the root has a handler or filter of its own and the root has only ours, the
+    line written is the one the handler would write: same stamp, level, name and
+    message, same filter bookkeeping, same lock. Anything else (JSON, pytest's caplog,
+    an operator's extra handler, a disabled logger) takes the ordinary path.
+    """
+    plain = _plain
+    if plain is None:
+        return False
+    handler, formatter, repeat = plain
+    node: logging.Logger | None = logger
+    while node is not None and node.parent is not None:  # up to, not including, the root
+        if node.handlers or node.filters or not node.propagate or node.disabled:
+            return False
+        node = node.parent
+    root = logging.root
+    if (
+        node is not root
+        or root.handlers != [handler]
+        or root.filters
+        or root.disabled
+        or handler.filters != [repeat]
+        or handler.formatter is not formatter
+        or not isinstance(formatter, TextFormatter)
+        or handler.level > logging.INFO
+        or not logger.isEnabledFor(logging.INFO)
+    ):
+        return False
+    line = formatter.info_line(time.time(), logger.name, message)
+    repeat.tick()
+    with handler.lock or _NO_LOCK:
+        try:
+            handler.stream.write(line + handler.terminator)
+            handler.flush()
+        except Exception:
+            handler.handleError(
+                logger.makeRecord(logger.name, logging.INFO, "", 0, message, (), None)
+            )
+    return True

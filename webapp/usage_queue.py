@@ -5,15 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
-FLUSH_AT = 200  # calls waiting before the writer runs without waiting for its second
+# Calls waiting before the writer runs without waiting for its second. A write costs
+# about the same for 200 calls as for 2,000 (a key's batch is cut to the 100 calls the
+# trim keeps), so under load a larger batch is far cheaper per call (~3 µs vs ~24 µs
+# CPU, writer thread included); the usage log still lags by at most a second.
+FLUSH_AT = 2_000
 MAX_WAITING = 20_000  # beyond this (a database down for long) calls go unlogged
 REFUSAL_EVENT_SECONDS = 60.0  # at most one disallowed-address event per key per minute
 
 
-@dataclass(frozen=True)
-class Use:
-    """One API call to log: which key, when, what, how it ended, from where."""
+class Use(NamedTuple):
+    """One API call to log: which key, when, what, how it ended, from where.
+
+    A tuple, not a frozen dataclass: every API call makes one, and a frozen dataclass
+    sets each field through object.__setattr__.
+    """
 
     key_id: int
     at: float

@@ -39,10 +39,22 @@ _STATIC = [(b"cache-control", b"no-cache")]
 _REPLACED = (b"cache-control", b"pragma", b"strict-transport-security")
 
 
+# What a response with only its body headers gets appended, by (is_static, is_https):
+# the general rule below, worked out once (the JSON API's usual answer takes this path).
+_BODY_ONLY = frozenset({b"content-length", b"content-type"})
+_TAILS = {
+    (static, https): [*_BASE_RAW, *([HSTS] if https else []), *(_STATIC if static else _NO_STORE)]
+    for static in (False, True)
+    for https in (False, True)
+}
+
+
 def with_security_headers(
     existing: list[tuple[bytes, bytes]], *, is_static: bool, is_https: bool
 ) -> list[tuple[bytes, bytes]]:
     """The response's headers plus ours; a header the route set itself is kept."""
+    if all(name in _BODY_ONLY for name, _ in existing):
+        return [*existing, *_TAILS[is_static, is_https]]
     present = {name.lower() for name, _ in existing}
     added = [pair for pair in _BASE_RAW if pair[0] not in present]
     if is_https:

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webapp import access_log, api_usage
 from webapp.security import csrf
@@ -90,7 +90,7 @@ class ApiStack:
             except csrf.TooLarge:
                 response = _json_error(413, TOO_LARGE)
             else:
-                receive = _replay(body, receive)
+                receive = csrf.replay(body, receive)
         request = Request(scope, receive)
         status = 500
         try:
@@ -154,20 +154,6 @@ class ApiStack:
             if cls in self.handlers:
                 return self.handlers[cls]
         return None
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands out the already-read body once, then the real channel."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return await receive()
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 class SplitApp(Starlette):

@@ -93,16 +93,7 @@ class RequestGuardMiddleware:
                 await _refuse(send, 403, problem, is_api)
                 return
 
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay(body, receive), send)
 
     def _csrf_problem(self, scope: Scope, body: bytes) -> str:
         if _header(scope, b"sec-fetch-site") == "cross-site":
@@ -135,3 +126,17 @@ async def _refuse(send: Send, status: int, message: str, as_json: bool) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands out the already-read body once, then the real channel."""
+    replayed = False
+
+    async def again() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again

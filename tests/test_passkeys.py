@@ -596,3 +596,10 @@ async def test_a_duplicate_that_slips_past_the_check_is_409_not_500(app, with_pa
     again = await add_passkey(trader, key, passkey=await answer(trader, key))
     assert again.status_code == 409
     assert len(await passkey_rows(app)) == 1 and (await alice(app)).passkey_count == 1
+
+
+async def test_the_status_panel_counts_a_passkey_as_2fa(app, with_passkey):
+    trader, _key = with_passkey
+    status = (await trader.client.get("/settings/security/status")).text
+    assert "<strong>On</strong>" in status and "Set up 2FA" not in status
+    assert "credentials code on" in status

@@ -22,7 +22,7 @@ async def status_context(request: Request, auth: Auth) -> dict[str, object]:
     user = auth.user
     return {
         "st": {
-            "enrolled": user.has_totp,
+            "enrolled": user.enrolled,  # an app or a passkey: either is a second factor
             "login_2fa": user.login_2fa,
             "credentials_2fa": user.credentials_2fa,
             "key_used": max((k.last_used_at for k in keys if k.last_used_at), default=None),

@@ -120,8 +120,12 @@ async def test_api_key_flow_by_keyboard_alone(page, server):
     await page.keyboard.press("Tab")
     await page.keyboard.press("Enter")  # Hide
     await expect(page.locator("#api-key-value")).to_have_count(0)
+    # The masked box settles, then focuses its View button: move on only once htmx is
+    # idle, or that focus lands after ours and Enter opens View instead.
+    await expect(page.locator(".htmx-request, .htmx-settling, .htmx-swapping")).to_have_count(0)
     regenerate = page.locator("#api-key").get_by_role("button", name="Re-generate")
     await regenerate.focus()
+    await expect(regenerate).to_be_focused()
     await page.keyboard.press("Enter")
     checkbox = page.locator("dialog[open] input[name=confirm]")
     await expect(checkbox).to_be_focused()

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from webapp import dom_ids as ids
 from webapp import forms, key_rules
 from webapp.context import get_ctx
-from webapp.models import ApiKey
+from webapp.models import ApiKey, id_of
 from webapp.repositories import api_keys
 from webapp.sections.api_keys import (
     api_keys_context,
@@ -38,11 +38,6 @@ BASE = "/settings/security/api-keys"
 GONE = "That API key does not exist any more. Reload the page."
 
 
-def _uid(auth: Auth) -> int:
-    assert auth.user.id is not None  # a signed-in user is stored
-    return auth.user.id
-
-
 def _gone() -> Response:
     return Response(GONE, status_code=404, media_type="text/plain")
 
@@ -51,7 +46,7 @@ async def _owned(request: Request, auth: Auth, *, named: bool = False) -> ApiKey
     """The user's key in the path, or the 404 to send; with ``named``, the default
     key (whose name and limits are fixed) is refused with a 409 too."""
     async with get_ctx(request).db() as db:
-        row = await api_keys.owned(db, _uid(auth), request.path_params["key_id"])
+        row = await api_keys.owned(db, id_of(auth.user), request.path_params["key_id"])
     if row is None:
         return _gone()
     if named and row.is_default:
@@ -130,7 +125,7 @@ async def detail(request: Request) -> Response:
     auth = await sessions.require(request)
     ctx = get_ctx(request)
     async with ctx.db() as db:
-        row = await api_keys.owned(db, _uid(auth), request.path_params["key_id"])
+        row = await api_keys.owned(db, id_of(auth.user), request.path_params["key_id"])
         uses = await api_keys.uses(db, row.id) if row and row.id else []
     if row is None:
         return render(request, "error.html", {"status": 404, "message": GONE}, status_code=404)

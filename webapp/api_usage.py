@@ -1,8 +1,8 @@
 """The API keys' usage log and last-used times, written off the request path.
 
-An API call only appends to an in-process queue (:class:`UsageQueue`); a task in each
-worker writes the queue in one transaction every second, or sooner once
-:data:`FLUSH_AT` calls are waiting, and once more at shutdown. That write also moves
+An API call only appends to an in-process queue (:class:`UsageQueue`, which holds a
+key's newest calls only); a task in each worker writes the queue in one transaction
+every second, and once more at shutdown. That write also moves
 each key's last-used time and address forward and trims its log to the newest 100
 calls, so the API itself stays read-only. (Before several keys, the hot path wrote
 last-used itself at most once a minute; the batch replaces that rule.)
@@ -80,12 +80,12 @@ async def end_grace_periods(ctx: AppContext) -> int:
 
 
 async def run_forever(ctx: AppContext) -> None:
-    """Flush every second (or when the queue fills) and sweep grace periods every minute;
+    """Flush every second and sweep grace periods every minute;
     flush once more when cancelled at shutdown."""
     next_sweep = 0.0
     try:
         while True:
-            await ctx.usage.wait(FLUSH_SECONDS)
+            await asyncio.sleep(FLUSH_SECONDS)
             await _guarded(flush(ctx), "writing the API usage log")
             if time.monotonic() >= next_sweep:
                 next_sweep = time.monotonic() + SWEEP_SECONDS

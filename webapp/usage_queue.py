@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
-# Calls waiting before the writer runs without waiting for its second. A write costs
-# about the same for 200 calls as for 2,000 (a key's batch is cut to the 100 calls the
-# trim keeps), so under load a larger batch is far cheaper per call (~3 µs vs ~24 µs
-# CPU, writer thread included); the usage log still lags by at most a second.
-FLUSH_AT = 2_000
-MAX_WAITING = 20_000  # beyond this (a database down for long) calls go unlogged
+USES_KEPT = 100  # the usage log keeps the newest calls of each key
+# Keys with calls waiting; beyond this (a database down for long, a flood of keys) a
+# new key's calls go unlogged until the next write. Memory: USES_KEPT calls a key.
+MAX_KEYS_WAITING = 20_000
 REFUSAL_EVENT_SECONDS = 60.0  # at most one disallowed-address event per key per minute
 
 
@@ -47,20 +44,24 @@ class UsageQueue:
     """What the API calls of this worker left to write."""
 
     def __init__(self) -> None:
-        self._uses: list[Use] = []
+        # Per key, only the newest USES_KEPT calls: the log's trim would drop any older
+        # one anyway, so a busy key costs a bounded queue and one small write a second
+        # however fast it calls (a count-triggered write ran several times a second
+        # under load, each one emptying the key look-up cache of every worker).
+        self._uses: dict[int, deque[Use]] = {}
         self._notes: list[Note] = []
         self._last_refusal: dict[int, float] = {}
-        self._wake = asyncio.Event()
         self.dropped = 0
 
     def add(self, use: Use) -> None:
         """Queue one call (never blocks, never touches the database)."""
-        if len(self._uses) >= MAX_WAITING:
-            self.dropped += 1
-            return
-        self._uses.append(use)
-        if len(self._uses) >= FLUSH_AT:
-            self._wake.set()
+        waiting = self._uses.get(use.key_id)
+        if waiting is None:
+            if len(self._uses) >= MAX_KEYS_WAITING:
+                self.dropped += 1
+                return
+            waiting = self._uses[use.key_id] = deque(maxlen=USES_KEPT)
+        waiting.append(use)
 
     def refused_address(
         self, user_id: int, key_id: int, key_name: str, ip: str, agent: str, now: float
@@ -69,7 +70,7 @@ class UsageQueue:
         last = self._last_refusal.get(key_id)
         if last is not None and 0 <= now - last < REFUSAL_EVENT_SECONDS:
             return False
-        if len(self._last_refusal) > MAX_WAITING:
+        if len(self._last_refusal) > MAX_KEYS_WAITING:
             self._last_refusal.clear()  # memory bound; at worst one extra event per key
         self._last_refusal[key_id] = now
         detail = f"{key_name} from {ip or 'an unknown address'}"
@@ -77,13 +78,8 @@ class UsageQueue:
         return True
 
     def take(self) -> tuple[list[Use], list[Note]]:
-        """Everything queued, emptying the queue."""
-        uses, notes = self._uses, self._notes
-        self._uses, self._notes = [], []
-        self._wake.clear()
+        """Everything queued (each key's calls in call order), emptying the queue."""
+        uses = [use for waiting in self._uses.values() for use in waiting]
+        notes = self._notes
+        self._uses, self._notes = {}, []
         return uses, notes
-
-    async def wait(self, seconds: float) -> None:
-        """Until ``seconds`` pass or enough calls are waiting."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)

@@ -12,10 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp import apikey, key_rules
 from webapp.models import ApiKey, ApiKeyUse
 from webapp.sealed_columns import API_KEY_PREV_SECRET, API_KEY_SECRET
-from webapp.usage_queue import Use
+from webapp.usage_queue import USES_KEPT, Use
 from webapp.vault import KeyRing
-
-USES_KEPT = 100  # the usage log keeps the newest calls per key
 
 
 class _Sealed(NamedTuple):

@@ -438,6 +438,12 @@ def main() -> None:
                     )
                     health = anchored((bare_proc.pid, bare), app, "/healthz", {}, s, rounds=1)
                     rows.append(anchored_row("/healthz ÷ bare", health, "reported"))
+                    # The floor of any API answer: the same path with no key is a 401
+                    # from the same stack (headers, envelope, access log), no look-up.
+                    floor = anchored((bare_proc.pid, bare), app, "/api/v1/me", {}, s, rounds=1)
+                    rows.append(
+                        anchored_row("API call without a key (401) ÷ bare", floor, "reported")
+                    )
                 if "page" in only:
                     cookie = page_cookie(base, "bench")
                     page = anchored(

@@ -9,10 +9,10 @@ async def test_a_step_up_aims_at_the_element_the_card_carries(trader):
     account_id = await add(trader)
     card = await trader.hx("GET", f"/trading-accounts/{account_id}")
     assert f'id="{ids.account(account_id)}"' in card.text
-    assert f'id="{ids.account_credentials(account_id)}"' in card.text
+    assert f'id="{ids.account(account_id, "creds")}"' in card.text
     modal = await trader.hx("POST", f"/trading-accounts/{account_id}/view")
     assert modal.headers["HX-Retarget"] == ids.target(ids.MODAL_ROOT)
-    assert f'hx-target="{ids.target(ids.account_credentials(account_id))}"' in modal.text
+    assert f'hx-target="{ids.target(ids.account(account_id, "creds"))}"' in modal.text
 
 
 async def test_the_page_carries_every_section_a_route_retargets(trader):

@@ -17,19 +17,12 @@ def target(element_id: str) -> str:
     return f"#{element_id}"
 
 
-def account(account_id: int) -> str:
-    """A trading account's card (or its edit form in place)."""
-    return f"acct-{account_id}"
-
-
-def account_credentials(account_id: int) -> str:
-    """The box that shows a trading account's credentials, masked or revealed."""
-    return f"acct-{account_id}-creds"
-
-
-def account_form(account_id: int) -> str:
-    """A trading account's edit form (its fields travel with the step-up dialog's)."""
-    return f"acct-{account_id}-form"
+def account(account_id: int, part: str = "") -> str:
+    """A trading account's card (or its edit form in place), or one ``part`` of it:
+    ``creds`` (the masked / revealed credentials box), ``form`` (the edit form, whose
+    fields travel with the step-up dialog's), ``name`` and ``edit-title`` (headings),
+    or a credential field's name (its value, for Copy)."""
+    return f"acct-{account_id}-{part}" if part else f"acct-{account_id}"
 
 
 NAMED_KEYS = "named-keys"  # the list of keys for bots on the Security page

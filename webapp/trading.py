@@ -54,7 +54,8 @@ async def create(
     if errors:
         return Saved(errors=errors)
     try:
-        account = await repo.create(db, keys, user_id, public, checked.secrets, now)
+        account = repo.new(user_id, public, now)
+        await repo.save(db, keys, account, public, checked.secrets, now)
     except repo.NicknameTaken:
         return Saved(errors={"pseudoAccName": NICKNAME_TAKEN})
     return Saved(account=account)
@@ -86,7 +87,7 @@ async def update(
         return Saved(errors=errors)
     changed = {k: v for k, v in merged_public.items() if current[k] != v}
     try:
-        await repo.update(db, keys, account, changed, checked.secrets, now)
+        await repo.save(db, keys, account, changed, checked.secrets, now)
     except repo.NicknameTaken:
         return Saved(errors={"pseudoAccName": NICKNAME_TAKEN})
     return Saved(account=account)

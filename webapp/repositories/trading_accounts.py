@@ -76,6 +76,10 @@ def reveal(keys: KeyRing, account: TradingAccount) -> dict[str, str]:
     return creds
 
 
+def _seal(keys: KeyRing, account: TradingAccount, credentials: dict[str, str]) -> str:
+    return keys.encrypt(json.dumps(credentials), _aad(account))
+
+
 def _apply_public(account: TradingAccount, public: dict[str, str]) -> None:
     if "broker" in public:
         account.broker = public["broker"]
@@ -88,17 +92,10 @@ def _apply_public(account: TradingAccount, public: dict[str, str]) -> None:
         account.login_id = public["loginId"]
 
 
-async def create(
-    db: AsyncSession,
-    keys: KeyRing,
-    user_id: int,
-    public: dict[str, str],
-    secrets: dict[str, str],
-    now: float,
-) -> TradingAccount:
-    """Insert an account; raise NicknameTaken if the nickname is in use."""
-    # On create every public field is present (the validation requires them all).
-    account = TradingAccount(
+def new(user_id: int, public: dict[str, str], now: float) -> TradingAccount:
+    """An unsaved account of ``user_id`` with every public field (a new account's
+    validation requires them all); :func:`save` stores it with its credentials."""
+    return TradingAccount(
         user_id=user_id,
         broker=public["broker"],
         platform=public["platform"],
@@ -109,14 +106,9 @@ async def create(
         created_at=now,
         updated_at=now,
     )
-    db.add(account)
-    await _flush(db)
-    account.credentials = keys.encrypt(json.dumps(secrets), _aad(account))
-    db.add(account)
-    return account
 
 
-async def update(
+async def save(
     db: AsyncSession,
     keys: KeyRing,
     account: TradingAccount,
@@ -124,12 +116,16 @@ async def update(
     secrets: dict[str, str],
     now: float,
 ) -> None:
-    """Change the given fields; credentials not given keep their values."""
+    """Store the given fields of a :func:`new` or a stored account; credentials not
+    given keep their values. Raise NicknameTaken if the nickname is in use."""
     _apply_public(account, public)
-    if secrets:
-        merged = {**reveal(keys, account), **secrets}
-        account.credentials = keys.encrypt(json.dumps(merged), _aad(account))
     account.updated_at = now
+    if account.id is None:
+        db.add(account)
+        await _flush(db)  # the ciphertext is bound to the row's id, which the insert gives
+        account.credentials = _seal(keys, account, secrets)
+    elif secrets:
+        account.credentials = _seal(keys, account, {**reveal(keys, account), **secrets})
     db.add(account)
     await _flush(db)
 

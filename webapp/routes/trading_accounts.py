@@ -108,7 +108,7 @@ def _view_modal(account: TradingAccount) -> Modal:
         title=f"View credentials of {account.pseudo_acc_name}",
         intro="Enter your AutoTrader login password to show this account's credentials.",
         url=f"{BASE}/{account.id}/view",
-        target=ids.target(ids.account_credentials(id_of(account))),
+        target=ids.target(ids.account(id_of(account), "creds")),
         action=Action.VIEW_CREDENTIALS,
         submit="Show credentials",
     )
@@ -130,7 +130,7 @@ def _save_modal(account: TradingAccount) -> Modal:
     return replace(
         _edit_modal(account),
         url=f"{BASE}/{account.id}",
-        include=ids.target(ids.account_form(id_of(account))),
+        include=ids.target(ids.account(id_of(account), "form")),
     )
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from webapp import dom_ids as ids
-from webapp import forms, key_rules
+from webapp import forms, key_rules, routing
 from webapp.context import get_ctx
 from webapp.models import ApiKey, id_of
 from webapp.repositories import api_keys
@@ -94,7 +93,7 @@ def _create_modal(request: Request) -> Modal:
     return Modal(
         title="Create an API key",
         intro="Enter your AutoTrader login password to create the key. It is shown once.",
-        url=request.url_for("api_key_create").path,
+        url=routing.path(request, "api_keys.list"),
         target=ids.target(ids.NAMED_KEYS),
         action=Action.CREATE_API_KEY,
         submit="Create key",
@@ -278,21 +277,23 @@ async def delete(request: Request, auth: Auth, form: dict[str, str]) -> Response
         return Response(exc.message, status_code=exc.status, media_type="text/plain")
     if name is None:
         return _gone()
-    target = request.url_for("security").path + ids.target(ids.NAMED_KEYS)
+    target = routing.path(request, "security") + ids.target(ids.NAMED_KEYS)
     return Response(f"API key “{name}” deleted.", headers={"HX-Redirect": target})
 
 
-_ONE = f"{BASE}/{{key_id:int}}"
-routes = [
-    Route(f"{BASE}/new", new_form, methods=["GET"], name="api_key_new"),
-    Route(BASE, create, methods=["POST"], name="api_key_create"),
-    Route(_ONE, detail, methods=["GET"], name="api_key_detail"),
-    Route(f"{_ONE}/masked", masked, methods=["GET"], name="api_key_masked"),
-    Route(f"{_ONE}/view", view, methods=["POST"], name="api_key_view"),
-    Route(f"{_ONE}/regenerate", regenerate_form, methods=["GET"], name="api_key_regenerate_form"),
-    Route(f"{_ONE}/regenerate", regenerate, methods=["POST"], name="api_key_regenerate"),
-    Route(f"{_ONE}/expire-old", expire_old, methods=["POST"], name="api_key_expire_old"),
-    Route(f"{_ONE}/limits", limits, methods=["POST"], name="api_key_limits"),
-    Route(f"{_ONE}/delete", delete_form, methods=["GET"], name="api_key_delete_form"),
-    Route(f"{_ONE}/delete", delete, methods=["POST"], name="api_key_delete"),
-]
+_ONE = "/{key_id:int}"
+routes = routing.table(
+    BASE,
+    "api_keys",
+    [
+        ("", "list", None, create),
+        ("/new", "new", new_form, None),
+        (_ONE, "detail", detail, None),
+        (f"{_ONE}/masked", "masked", masked, None),
+        (f"{_ONE}/view", "view", None, view),
+        (f"{_ONE}/regenerate", "regenerate", regenerate_form, regenerate),
+        (f"{_ONE}/expire-old", "expire_old", None, expire_old),
+        (f"{_ONE}/limits", "limits", None, limits),
+        (f"{_ONE}/delete", "delete", delete_form, delete),
+    ],
+)

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from webapp import dom_ids as ids
+from webapp import routing
 from webapp.context import get_ctx
 from webapp.models import id_of
 from webapp.repositories import api_keys, two_factor
@@ -121,11 +122,14 @@ async def expire_old(request: Request, auth: Auth, form: dict[str, str]) -> Resp
 
 routes = [
     Route(BASE, page, methods=["GET"], name="security"),
-    Route(f"{BASE}/api-key/masked", masked, methods=["GET"], name="api_key.masked"),
-    Route(f"{BASE}/api-key/view", view, methods=["POST"], name="api_key.view"),
-    Route(
-        f"{BASE}/api-key/regenerate", regenerate_form, methods=["GET"], name="api_key.regenerate"
+    *routing.table(
+        f"{BASE}/api-key",
+        "api_key",
+        [
+            ("/masked", "masked", masked, None),
+            ("/view", "view", None, view),
+            ("/regenerate", "regenerate", regenerate_form, regenerate),
+            ("/expire-old", "expire_old", None, expire_old),
+        ],
     ),
-    Route(f"{BASE}/api-key/regenerate", regenerate, methods=["POST"], name="api_key.regenerate"),
-    Route(f"{BASE}/api-key/expire-old", expire_old, methods=["POST"], name="api_key.expire_old"),
 ]

@@ -8,10 +8,9 @@ from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from webapp import dom_ids as ids
-from webapp import forms
+from webapp import forms, routing
 from webapp.brokers import BROKERS, CREDENTIAL_FIELDS
 from webapp.context import get_ctx
 from webapp.models import TradingAccount, id_of
@@ -237,16 +236,17 @@ async def delete(
     return render(request, "partials/account_deleted.html", context)
 
 
-_ID = "{account_id:int}"
-routes = [
-    Route(BASE, index, methods=["GET"], name="trading.list"),
-    Route(BASE, create, methods=["POST"], name="trading.list"),
-    Route(f"{BASE}/new", new_form, methods=["GET"], name="trading.new"),
-    Route(f"{BASE}/{_ID}", card, methods=["GET"], name="trading.card"),
-    Route(f"{BASE}/{_ID}", save, methods=["POST"], name="trading.card"),
-    Route(f"{BASE}/{_ID}/view", view, methods=["POST"], name="trading.view"),
-    Route(f"{BASE}/{_ID}/masked", masked, methods=["GET"], name="trading.masked"),
-    Route(f"{BASE}/{_ID}/edit", edit_form, methods=["POST"], name="trading.edit"),
-    Route(f"{BASE}/{_ID}/delete", delete_form, methods=["GET"], name="trading.delete"),
-    Route(f"{BASE}/{_ID}/delete", delete, methods=["POST"], name="trading.delete"),
-]
+_ID = "/{account_id:int}"
+routes = routing.table(
+    BASE,
+    "trading",
+    [
+        ("", "list", index, create),
+        ("/new", "new", new_form, None),
+        (_ID, "card", card, save),
+        (f"{_ID}/view", "view", None, view),
+        (f"{_ID}/masked", "masked", masked, None),
+        (f"{_ID}/edit", "edit", None, edit_form),
+        (f"{_ID}/delete", "delete", delete_form, delete),
+    ],
+)

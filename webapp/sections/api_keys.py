@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from webapp import apikey, key_rules
+from webapp import apikey, key_rules, routing
 from webapp import dom_ids as ids
 from webapp.context import get_ctx
 from webapp.models import ApiKey, id_of
@@ -19,7 +19,7 @@ from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.templating import render
 
-LEGACY = "/settings/security/api-key"  # the default key's own routes (the help page's)
+DEFAULT_KEY_ACTIONS = ("view", "masked", "regenerate", "expire_old")  # every key has these
 GRACE_CHOICES = tuple((value, label) for value, (_s, label) in key_rules.GRACE.items())
 
 
@@ -58,19 +58,14 @@ class KeyView:
 
 
 def _urls(request: Request, row: ApiKey) -> dict[str, str]:
-    if row.is_default:
-        own = {
-            "view": f"{LEGACY}/view",
-            "masked": f"{LEGACY}/masked",
-            "regenerate": f"{LEGACY}/regenerate",
-            "expire_old": f"{LEGACY}/expire-old",
-        }
+    if row.is_default:  # the help page's routes, without an id
+        own = {name: routing.path(request, f"api_key.{name}") for name in DEFAULT_KEY_ACTIONS}
     else:
         own = {
-            name: request.url_for(f"api_key_{name}", key_id=row.id).path
-            for name in ("view", "masked", "regenerate", "expire_old", "delete", "limits")
+            name: routing.path(request, f"api_keys.{name}", key_id=row.id)
+            for name in (*DEFAULT_KEY_ACTIONS, "delete", "limits")
         }
-    return {"detail": request.url_for("api_key_detail", key_id=row.id).path, **own}
+    return {"detail": routing.path(request, "api_keys.detail", key_id=row.id), **own}
 
 
 def key_view(request: Request, row: ApiKey) -> KeyView:
@@ -127,8 +122,8 @@ async def api_keys_context(request: Request, auth: Auth, **extra: Any) -> dict[s
         "max": key_rules.MAX_KEYS,
         "permission_labels": key_rules.PERMISSIONS,
         "permission_fields": key_rules.PERMISSION_FIELDS,
-        "create_url": request.url_for("api_key_create").path,
-        "new_url": request.url_for("api_key_new").path,
+        "create_url": routing.path(request, "api_keys.list"),
+        "new_url": routing.path(request, "api_keys.new"),
         "values": form_values(),
         "errors": {},
         "form_open": False,

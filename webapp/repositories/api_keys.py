@@ -15,6 +15,8 @@ from webapp.sealed_columns import API_KEY_PREV_SECRET, API_KEY_SECRET
 from webapp.usage_queue import USES_KEPT, Use
 from webapp.vault import KeyRing
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
 
 class _Sealed(NamedTuple):
     secret: str  # ciphertext bound to the owner
@@ -94,6 +96,8 @@ async def get(session: AsyncSession, user_id: int) -> ApiKey | None:
 
 async def owned(session: AsyncSession, user_id: int, key_id: int) -> ApiKey | None:
     """One of the user's keys by id (another user's id finds nothing)."""
+    if not 0 < key_id <= MAX_ID:
+        return None  # beyond any row id: it cannot exist (and would overflow the driver)
     query = select(ApiKey).where(col(ApiKey.user_id) == user_id, col(ApiKey.id) == key_id)
     return (await session.exec(query)).first()
 

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import apikey, key_rules
-from webapp.models import ApiKey, ApiKeyUse
+from webapp.models import ApiKey, ApiKeyUse, User
 from webapp.sealed_columns import API_KEY_PREV_SECRET, API_KEY_SECRET
 from webapp.usage_queue import USES_KEPT, Use
 from webapp.vault import KeyRing
@@ -110,6 +110,21 @@ async def for_user(session: AsyncSession, user_id: int) -> Sequence[ApiKey]:
         .order_by(col(ApiKey.is_default).desc(), col(ApiKey.id))
     )
     return (await session.exec(query)).all()
+
+
+async def lock_owner(session: AsyncSession, user_id: int) -> None:
+    """Hold the user's row until commit, so concurrent creations count one at a time.
+
+    Without it each of a burst of New-key requests counts the keys before any of them
+    commits, and all pass the limit. A no-op UPDATE takes the row lock on PostgreSQL
+    and the write lock on SQLite (which has no SELECT … FOR UPDATE).
+    """
+    await session.exec(
+        update(User)
+        .where(col(User.id) == user_id)
+        .values(username=User.username)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def count_for(session: AsyncSession, user_id: int) -> int:

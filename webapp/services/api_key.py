@@ -101,6 +101,7 @@ async def create(actor: Actor, limits: key_rules.Limits) -> Shown:
     """Add a named key (at most MAX_KEYS per user); it is shown in full once."""
     actor.require(Action.CREATE_API_KEY)
     async with actor.ctx.db() as db:
+        await api_keys.lock_owner(db, actor.user_id)  # count after any concurrent creation
         if await api_keys.count_for(db, actor.user_id) >= key_rules.MAX_KEYS:
             raise KeyRefused(409, TOO_MANY)
         plain, row = await api_keys.create(

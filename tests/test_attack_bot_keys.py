@@ -242,3 +242,169 @@ async def test_a_deleted_key_id_is_404_everywhere(app, client, trader):
         assert not KEY_SHAPE.search(response.text)
     assert not await works(client, key)
     assert [r.name for r in await key_rows(app)] == ["Default key"]
+
+
+# 3. CSRF --------------------------------------------------------------------------------
+
+
+async def test_every_bot_key_change_needs_the_csrf_token_and_same_site(app, client, trader):
+    key = await new_key(trader, name="target", read=True, manage=True)
+    row = await key_row(app, "target")
+    await trader.reveal_key()  # the window is open: a forged request would be acted on
+    before = key_state(await key_rows(app))
+    one = f"{NEW}/{row.id}"
+    data = {**roll_form("7d"), "name": "forged", "perm_read": "yes", "stepup_password": PASSWORD}
+    forgeries = [
+        {},  # no token at all
+        {"X-CSRF-Token": "x" * 43},  # a wrong one
+        {"X-CSRF-Token": trader.csrf[:-1]},  # almost right
+        {"Origin": "https://evil.example", "Referer": "https://evil.example/"},
+        # The right token, but the browser says the request comes from another site.
+        {"X-CSRF-Token": trader.csrf, "Sec-Fetch-Site": "cross-site"},
+    ]
+    for path in [
+        NEW,
+        f"{one}/view",
+        f"{one}/regenerate",
+        f"{one}/expire-old",
+        f"{one}/limits",
+        f"{one}/delete",
+        f"{LEGACY}/view",
+        f"{LEGACY}/regenerate",
+        f"{LEGACY}/expire-old",
+    ]:
+        for headers in forgeries:
+            for hx in (True, False):
+                sent = {**headers, **({"HX-Request": "true"} if hx else {})}
+                response = await client.post(path, data=data, headers=sent)
+                assert response.status_code == 403, (path, headers, response.status_code)
+                assert not KEY_SHAPE.search(response.text)
+        # The token as a form field of another session's value is refused too.
+        response = await client.post(path, data={**data, "csrf_token": "y" * 43})
+        assert response.status_code == 403
+    assert key_state(await key_rows(app)) == before
+    assert await works(client, key)
+    assert len(await events(app, "api_key_viewed")) == 1  # only the reveal above
+
+
+# 4. Races ---------------------------------------------------------------------------------
+
+
+async def test_fifty_concurrent_creates_at_19_keys_end_with_at_most_20(app, trader):
+    for i in range(key_rules.MAX_KEYS - 2):  # the default key plus 18: 19 keys
+        await new_key(trader, name=f"bot {i}")
+    assert len(await key_rows(app)) == key_rules.MAX_KEYS - 1
+    # The window is open (the creations above): each request goes straight ahead.
+    responses = await asyncio.gather(
+        *(create_key(trader, f"racer {i}") for i in range(50)), return_exceptions=True
+    )
+    statuses = sorted(
+        r.status_code if isinstance(r, httpx.Response) else repr(r) for r in responses
+    )
+    assert statuses.count(201) == 1 and set(statuses) == {201, 409}, statuses
+    assert len(await key_rows(app)) == key_rules.MAX_KEYS
+    assert len(await events(app, "api_key_created")) == key_rules.MAX_KEYS - 1
+
+
+async def test_fifty_concurrent_regenerates_leave_only_the_newest_two_working(
+    app, client, trader
+):
+    original = await new_key(trader, name="rolled")
+    row = await key_row(app, "rolled")
+    responses = await asyncio.gather(
+        *(trader.hx("POST", f"{NEW}/{row.id}/regenerate", roll_form("7d")) for _ in range(50))
+    )
+    assert [r.status_code for r in responses] == [200] * 50
+    shown = [key_in(r.text) for r in responses]
+    assert len(set(shown)) == 50
+    working = [k for k in [original, *shown] if await works(client, k)]
+    # As if one after another: the newest secret and the one it replaced, never the
+    # original (rolled 50 times) and never a key shown to nobody.
+    assert len(working) == 2 and original not in working
+    assert len(await events(app, "api_key_rolled_with_grace")) == 50
+
+
+async def test_regenerate_now_racing_regenerate_with_grace_never_keeps_the_old_key(
+    app, client, trader
+):
+    """The user re-generates "now" because the key leaked; a second tab re-generates
+    with 7 days at the same moment. Whichever order they take, the leaked key dies."""
+    for attempt in range(5):
+        leaked = await new_key(trader, name=f"leaked {attempt}")
+        row = await key_row(app, f"leaked {attempt}")
+        one = f"{NEW}/{row.id}/regenerate"
+        now, grace = await asyncio.gather(
+            trader.hx("POST", one, roll_form("now")), trader.hx("POST", one, roll_form("7d"))
+        )
+        assert now.status_code == grace.status_code == 200
+        assert not await works(client, leaked), attempt
+        assert await works(client, key_in(now.text)) or await works(client, key_in(grace.text))
+
+
+async def test_expire_now_racing_regenerate_never_keeps_the_first_key(app, client, trader):
+    for attempt in range(5):
+        first = await new_key(trader, name=f"pair {attempt}")
+        row = await key_row(app, f"pair {attempt}")
+        one = f"{NEW}/{row.id}"
+        rolled = await trader.hx("POST", f"{one}/regenerate", roll_form("7d"))
+        second = key_in(rolled.text)
+        expire, again = await asyncio.gather(
+            trader.hx("POST", f"{one}/expire-old", {"step": "verify", "confirm": "yes"}),
+            trader.hx("POST", f"{one}/regenerate", roll_form("7d")),
+        )
+        assert expire.status_code == again.status_code == 200
+        third = key_in(again.text)
+        assert not await works(client, first), attempt
+        assert await works(client, third)
+        # The second key works only if the expiry came first (it then became the old
+        # key of the re-generate): never beyond the 7 days shown for it.
+        me = await api(client, "GET", "/api/v1/me", second)
+        if me.status_code == 200:
+            assert me.json()["result"]["key"]["expiresAt"] == "2027-01-22T08:00:00+00:00"
+
+
+async def test_overlapping_grace_periods_never_extend_the_first_key(app, client, trader, clock):
+    first = await new_key(trader, name="overlap")
+    row = await key_row(app, "overlap")
+    one = f"{NEW}/{row.id}/regenerate"
+    second = key_in((await trader.hx("POST", one, roll_form("7d"))).text)
+    clock.advance(120)
+    third = key_in((await trader.hx("POST", one, roll_form("7d"))).text)
+    # The first key was promised 7 days; the second re-generate drops it (only the newest
+    # two work), it is not carried for another 7 days.
+    assert not await works(client, first)
+    assert await works(client, second) and await works(client, third)
+    me = (await api(client, "GET", "/api/v1/me", second)).json()["result"]["key"]
+    assert me["expiresAt"] == "2027-01-22T08:02:00+00:00"
+    clock.advance(7 * 86400 - 1)
+    assert await works(client, second)
+    clock.advance(1)
+    assert not await works(client, second) and not await works(client, first)
+    assert await works(client, third)
+
+
+async def test_delete_racing_every_other_key_change_is_never_a_500(app, client, trader):
+    changes = [
+        ("regenerate", roll_form("7d")),
+        ("view", {"step": "verify", "password": PASSWORD}),
+        ("expire-old", {"step": "verify", "confirm": "yes"}),
+        ("limits", {"step": "verify", "name": "renamed", "perm_read": "yes"}),
+    ]
+    for attempt in range(3):
+        for action, data in changes:
+            name = f"doomed {action} {attempt}"
+            key = await new_key(trader, name=name)
+            row = await key_row(app, name)
+            if action == "expire-old":
+                await trader.hx("POST", f"{NEW}/{row.id}/regenerate", roll_form("7d"))
+            one = f"{NEW}/{row.id}"
+            deleted, other = await asyncio.gather(
+                trader.hx("POST", f"{one}/delete", {"step": "verify", "confirm": "yes"}),
+                trader.hx("POST", f"{one}/{action}", data),
+            )
+            assert deleted.status_code == 200, deleted.text
+            assert other.status_code in (200, 404), (action, other.status_code)
+            found = KEY_SHAPE.search(other.text)
+            for shown in [key, *([found.group(0)] if found else [])]:
+                assert not await works(client, shown), action
+    assert [r.name for r in await key_rows(app)] == ["Default key"]

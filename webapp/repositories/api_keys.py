@@ -133,6 +133,26 @@ async def count_for(session: AsyncSession, user_id: int) -> int:
     return int((await session.exec(query)).one())
 
 
+async def lock(session: AsyncSession, row: ApiKey) -> bool:
+    """Hold the key's row until commit and re-read it; False if it is gone.
+
+    Re-generate, Expire now, a change of limits and Delete each start from the row as
+    it is once no one else can change it: from an older read, a re-generate racing
+    another keeps the secret both replaced as the old key (a leaked key re-generated
+    "now" kept working for 7 days), and one racing Delete updated a deleted row (500).
+    """
+    locked = await session.exec(
+        update(ApiKey)
+        .where(col(ApiKey.id) == row.id)
+        .values(name=ApiKey.name)
+        .execution_options(synchronize_session=False)
+    )
+    if locked.rowcount != 1:
+        return False
+    await session.refresh(row)
+    return True
+
+
 def reveal(keys: KeyRing, row: ApiKey) -> str:
     """Decrypt the key for showing it after a step-up."""
     return keys.decrypt_text(row.secret, API_KEY_SECRET.bound_to(row.user_id))

@@ -84,11 +84,23 @@ def clean_allow_list(raw: str) -> str:
             raise RuleError(
                 f"“{shown}” is not an IP address or range (like 203.0.113.7 or 2001:db8::/32)."
             ) from None
+        network = _unmapped(network)
         # A single address is kept without its /32 or /128: it reads as typed.
         text = str(network.network_address) if network.num_addresses == 1 else str(network)
         if text not in networks:
             networks.append(text)
     return ",".join(networks)
+
+
+def _unmapped(network: Network) -> Network:
+    """An IPv4-mapped IPv6 entry (``::ffff:192.0.2.1``, ``::ffff:192.0.2.0/120``) as
+    the IPv4 network it means: clients are compared in IPv4 form (address_allowed),
+    so the mapped form would never match anyone."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}")
+    return network
 
 
 @lru_cache(maxsize=4096)

@@ -408,3 +408,209 @@ async def test_delete_racing_every_other_key_change_is_never_a_500(app, client, 
             for shown in [key, *([found.group(0)] if found else [])]:
                 assert not await works(client, shown), action
     assert [r.name for r in await key_rows(app)] == ["Default key"]
+
+
+# 5. The API side: addresses, allow-lists, boundaries, rate limit, permissions ----------
+
+
+async def _call_from(app, address: str, key: str, headers: dict[str, str] | None = None) -> int:
+    transport = httpx.ASGITransport(app=app, client=(address, 1))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        response = await c.get("/api/v1/me", headers={"api-key": key, **(headers or {})})
+    return response.status_code
+
+
+SPOOFS = [
+    {"X-Forwarded-For": "198.51.100.9"},
+    {"X-Forwarded-For": "198.51.100.9, 198.51.100.9"},
+    {"Forwarded": "for=198.51.100.9;proto=https"},
+    {"Forwarded": 'for="[2001:db8::1]"'},
+    {"X-Real-IP": "198.51.100.9"},
+    {"True-Client-IP": "198.51.100.9"},
+    {"CF-Connecting-IP": "198.51.100.9"},
+    {"X-Client-IP": "198.51.100.9"},
+]
+
+
+async def test_forwarding_headers_cannot_spoof_the_allow_list_without_a_trusted_proxy(
+    app, client, trader
+):
+    key = await new_key(trader, name="office", allow="198.51.100.9, 2001:db8::1")
+    for headers in SPOOFS:
+        response = await client.get("/api/v1/me", headers={"api-key": key, **headers})
+        assert response.status_code == 403, headers
+        assert "(203.0.113.7)" in response.json()["message"]
+
+
+async def test_behind_a_trusted_proxy_only_its_own_hop_counts(settings, clock):
+    proxy = "203.0.113.7"  # the test client's address plays the proxy
+    listed = dataclasses.replace(settings, trusted_proxies=proxy)
+    app = create_app(listed, clock=clock, passwords=fast_passwords(), usage_writer=False)
+    async with app.router.lifespan_context(app), make_client(app) as client:
+        trader = Trader(client)
+        await trader.register()
+        key = await new_key(trader, name="office", allow="198.51.100.9")
+        cases = [
+            # The proxy appends the real client: a value the attacker put first is ignored.
+            ({"X-Forwarded-For": "198.51.100.9, 192.0.2.66"}, 403),
+            ({"X-Forwarded-For": "192.0.2.66, 198.51.100.9"}, 200),
+            # Only X-Forwarded-For is read; the others are the attacker's to write.
+            ({"Forwarded": "for=198.51.100.9"}, 403),
+            ({"X-Real-IP": "198.51.100.9"}, 403),
+            # Garbage keeps the proxy's own address, which is not on the list.
+            ({"X-Forwarded-For": "198.51.100.9, not-an-ip"}, 403),
+            ({"X-Forwarded-For": "198.51.100.9/32"}, 403),
+            # The mapped form of the allowed address is that address.
+            ({"X-Forwarded-For": "::ffff:198.51.100.9"}, 200),
+        ]
+        for headers, status in cases:
+            response = await client.get("/api/v1/me", headers={"api-key": key, **headers})
+            assert response.status_code == status, headers
+        # A request from elsewhere, not from the proxy, cannot use the header at all.
+        spoofed = {"X-Forwarded-For": "198.51.100.9"}
+        assert await _call_from(app, "192.0.2.66", key, spoofed) == 403
+        # The proxy reaching the app over IPv6 as ::ffff:203.0.113.7 is not the listed
+        # IPv4 proxy: the header is ignored (refused, never trusted by mistake).
+        assert await _call_from(app, "::ffff:203.0.113.7", key, spoofed) == 403
+
+
+@pytest.mark.parametrize(
+    ("allow", "address", "status"),
+    [
+        ("192.0.2.1", "::ffff:192.0.2.1", 200),
+        ("192.0.2.0/24", "::ffff:192.0.2.200", 200),
+        ("192.0.2.1", "::ffff:192.0.2.2", 403),
+        ("192.0.2.1", "64:ff9b::c000:201", 403),  # NAT64 is another address
+        ("192.0.2.1", "2002:c000:201::1", 403),  # 6to4 too
+        ("0.0.0.0/0", "198.18.0.1", 200),
+        ("0.0.0.0/0", "2001:db8::1", 403),  # IPv4's "all" is not IPv6's
+        ("::/0", "2001:db8::1", 200),
+        ("::/0", "198.18.0.1", 403),
+        ("0.0.0.0/0, ::/0", "2001:db8::1", 200),
+        ("192.0.2.7/24", "192.0.2.200", 200),  # host bits are ignored: the /24
+        ("192.0.2.1, 192.0.2.1, 192.0.2.1/32", "192.0.2.1", 200),
+        # Typed in its IPv4-mapped IPv6 form, an entry means the IPv4 address.
+        ("::ffff:192.0.2.1", "192.0.2.1", 200),
+        ("::ffff:192.0.2.1", "::ffff:192.0.2.1", 200),
+        ("::ffff:192.0.2.0/120", "192.0.2.77", 200),
+        ("::ffff:192.0.2.0/120", "192.0.3.77", 403),
+        ("fe80::1%eth0", "fe80::1", 200),  # a zone id names the link, not another host
+        ("fe80::1%eth0", "fe80::2", 403),
+    ],
+)
+async def test_allow_list_matches_addresses_as_they_are(app, trader, allow, address, status):
+    key = await new_key(trader, name="edge", allow=allow)
+    assert await _call_from(app, address, key) == status
+
+
+async def test_allow_list_input_is_normalised_and_bounded(app, trader):
+    await new_key(trader, name="dupes", allow="192.0.2.1\n192.0.2.1/32,  192.0.2.1 \r\n")
+    assert (await key_row(app, "dupes")).allow_ips == "192.0.2.1"
+    await new_key(trader, name="fifty", allow=",".join(f"10.0.0.{i}" for i in range(50)))
+    assert len((await key_row(app, "fifty")).allow_ips.split(",")) == 50
+    for allow, message in [
+        ("1.2.3.4/33", "is not an IP address or range"),
+        ("1.2.3", "is not an IP address or range"),
+        ("::1::2", "is not an IP address or range"),
+        ("2001:db8::/129", "is not an IP address or range"),
+        ("10.0.0.1-10.0.0.9", "is not an IP address or range"),
+        ("*", "is not an IP address or range"),
+        ("a" * 500, "is not an IP address or range"),
+        ("1" * 3000, "too long"),
+        ("10.0.0.1\n" * 300, "too long"),
+    ]:
+        response = await create_key(trader, "bad list", allow=allow)
+        assert response.status_code == 422 and message in response.text, allow
+        # The message quotes at most 60 characters of a bad entry (the field keeps it all).
+        error = re.search(r'id="new-key-allow-error">([^<]*)<', response.text)
+        assert error and len(error.group(1)) < 140, allow
+    assert len(await key_rows(app)) == 3
+
+
+async def test_expiry_and_grace_end_at_the_exact_second(app, client, trader, clock):
+    # Clock: 2027-01-15 08:00 UTC. The key ends at 2027-01-16 00:00 UTC.
+    key = await new_key(trader, name="boundary", expires="2027-01-16", read=True, manage=True)
+    row = await key_row(app, "boundary")
+    rolled = await trader.hx("POST", f"{NEW}/{row.id}/regenerate", roll_form("1h"))
+    new = key_in(rolled.text)
+    clock.advance(3600 - 0.001)
+    assert await works(client, key) and await works(client, new)
+    clock.advance(0.001)  # the grace period's very second
+    assert not await works(client, key) and await works(client, new)
+    for method, path, body in [
+        ("GET", "/api/v1/trading-accounts", None),
+        ("POST", "/api/v1/trading-accounts", ACCOUNT),
+    ]:
+        assert (await api(client, method, path, key, body)).status_code == 401
+    ends = 1_800_000_000.0 + 16 * 3600  # 2027-01-16 00:00 UTC
+    clock.now = ends - 0.001
+    assert await works(client, new)
+    clock.now = ends
+    refused = await api(client, "POST", "/api/v1/trading-accounts", new, ACCOUNT)
+    assert refused.status_code == 401 and "expired on 2027-01-16" in refused.json()["message"]
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    async with app.state.ctx.db() as db:
+        assert (await db.exec(select(SecurityEvent))).all()  # the app is still whole
+
+
+async def test_refused_calls_spend_no_other_keys_tokens(app, client, trader, clock):
+    victim = await new_key(trader, name="victim", read=True)
+    walled = await new_key(trader, name="walled", allow="198.51.100.1")
+    reader = await new_key(trader, name="reader", read=True)
+    expiring = await new_key(trader, name="expiring", expires="2027-01-16")
+    clock.now = 1_800_000_000.0 + 16 * 3600  # "expiring" has ended
+    forged = victim[:-1] + ("A" if victim[-1] != "A" else "B")  # a bad checksum
+    lookalike = "at_" + "0" * 49
+    for _ in range(50):
+        assert (await api(client, "GET", "/api/v1/me", forged)).status_code == 401
+        assert (await api(client, "GET", "/api/v1/me", lookalike)).status_code == 401
+        assert (await api(client, "GET", "/api/v1/me", walled)).status_code == 403
+        assert (await api(client, "GET", "/api/v1/me", expiring)).status_code == 401
+    # None of those touched the victim's bucket: its whole burst is there.
+    statuses = [(await api(client, "GET", "/api/v1/me", victim)).status_code for _ in range(21)]
+    assert statuses == [200] * 20 + [429]
+    # A refused-address key is not charged either (its calls never counted); a call
+    # refused for a missing permission is charged to the calling key only.
+    walled_row = await key_row(app, "walled")
+    assert app.state.ctx.rate_limiter.take(walled_row.id, clock.now) == 0.0
+    for _ in range(20):
+        refused = await api(client, "POST", "/api/v1/trading-accounts", reader, ACCOUNT)
+        assert refused.status_code == 403
+    limited = await api(client, "GET", "/api/v1/me", reader)
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
+
+
+async def test_regenerating_does_not_refill_the_bucket(app, client, trader, clock):
+    old = await new_key(trader, name="busy")
+    row = await key_row(app, "busy")
+    for _ in range(20):
+        assert await works(client, old)
+    assert (await api(client, "GET", "/api/v1/me", old)).status_code == 429
+    new = key_in((await trader.hx("POST", f"{NEW}/{row.id}/regenerate", roll_form("1h"))).text)
+    # The old and the new secret are one key: one bucket.
+    assert (await api(client, "GET", "/api/v1/me", new)).status_code == 429
+    assert (await api(client, "GET", "/api/v1/me", old)).status_code == 429
+
+
+async def test_a_read_only_key_changes_nothing_through_any_write(app, client, trader):
+    owner = await trader.reveal_key()
+    made = await api(client, "POST", "/api/v1/trading-accounts", owner, ACCOUNT)
+    account = made.json()["result"]["id"]
+    one = f"/api/v1/trading-accounts/{account}"
+    reader = await new_key(trader, name="reader", read=True)
+    before = (await api(client, "GET", one, owner)).json()
+    for method, path, body in [
+        ("POST", "/api/v1/trading-accounts", ACCOUNT),
+        ("PATCH", one, {"pseudoAccName": "Hijacked", "password": "new-pass"}),
+        ("PUT", one, {"pseudoAccName": "Hijacked"}),  # no such endpoint: 404
+        ("DELETE", one, None),
+        ("DELETE", "/api/v1/trading-accounts/999999", None),
+    ]:
+        response = await api(client, method, path, reader, body)
+        expected = 404 if method == "PUT" else 403
+        assert response.status_code == expected, (method, path, response.status_code)
+    assert (await api(client, "GET", one, owner)).json() == before
+    listed = (await api(client, "GET", "/api/v1/trading-accounts", owner)).json()["result"]
+    assert len(listed) == 1
+    me = (await api(client, "GET", "/api/v1/me", reader)).json()["result"]["key"]
+    assert me == {"name": "reader", "permissions": ["read"], "expiresAt": None}

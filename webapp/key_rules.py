@@ -8,10 +8,13 @@ are cached per distinct stored text, so a call pays a dictionary look-up, not a 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
+
+from webapp import apikey
 
 READ = "read"
 MANAGE_ACCOUNTS = "manage-accounts"
@@ -39,6 +42,8 @@ GRACE: dict[str, tuple[int, str]] = {
 }
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The prefix and 20 or more key characters: a key, or most of one (keys have 49).
+_KEY_IN_NAME = re.compile(rf"{apikey.PREFIX}[0-9A-Za-z]{{20,}}")
 
 
 class RuleError(ValueError):
@@ -54,6 +59,9 @@ def clean_name(raw: str) -> str:
         raise RuleError("Give the key a name, such as “VPS bot”.")
     if len(name) > MAX_NAME:
         raise RuleError(f"Use at most {MAX_NAME} characters for the name.")
+    if _KEY_IN_NAME.search(name):
+        # Names are stored, shown and logged in plain text: a pasted key would be too.
+        raise RuleError("That name looks like an API key: never put a key in a name.")
     return name
 
 

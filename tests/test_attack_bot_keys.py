@@ -614,3 +614,151 @@ async def test_a_read_only_key_changes_nothing_through_any_write(app, client, tr
     assert len(listed) == 1
     me = (await api(client, "GET", "/api/v1/me", reader)).json()["result"]["key"]
     assert me == {"name": "reader", "permissions": ["read"], "expiresAt": None}
+
+
+# 6. Hostile input on the key forms ----------------------------------------------------
+
+SCRIPT = "<script>alert(1)</script>"
+ATTRIBUTE = '"><img src=x onerror=alert(1)>'
+
+
+async def test_names_with_markup_are_escaped_everywhere_they_show(app, client, trader):
+    await new_key(trader, name=SCRIPT)
+    await new_key(trader, name=ATTRIBUTE)
+    script_row, attribute_row = await key_row(app, SCRIPT), await key_row(app, ATTRIBUTE)
+    await trader.hx("POST", f"{NEW}/{script_row.id}/limits", {"name": SCRIPT + "!", "perm_read": "yes"})
+    shown = []
+    for row in (script_row, attribute_row):
+        one = f"{NEW}/{row.id}"
+        shown += [
+            await client.get("/settings/security"),
+            await client.get(one),
+            await trader.hx("GET", f"{one}/regenerate"),
+            await trader.hx("GET", f"{one}/delete"),
+            await trader.hx("GET", f"{one}/masked"),
+            await trader.hx("POST", f"{one}/view", {"step": "verify", "password": PASSWORD}),
+        ]
+    for response in shown:
+        assert response.status_code == 200, response.request.url
+        assert "<script>alert" not in response.text and "<img src=x" not in response.text
+        assert '"><img' not in response.text  # the attribute is not broken out of
+    page = (await client.get("/settings/security")).text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "API key created" in page  # the activity log lists them, escaped as well
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("bot\x01\x07one", "bot one"),
+        ("line\r\nbreak\tand\x0btab", "line break and tab"),
+        ("\x1b[31mred\x1b[0m", "[31mred [0m"),
+        ("right\u202eto-left", "right to-left"),  # no bidi override on the page or in logs
+        ("zero\u200bwidth", "zero width"),
+        ("  spaced   out  ", "spaced out"),
+        ("ünïcødé ✓ 機器人", "ünïcødé ✓ 機器人"),
+    ],
+)
+async def test_names_lose_control_and_format_characters(app, trader, caplog, name, stored):
+    caplog.set_level(logging.INFO, logger="webapp")
+    response = await create_key(trader, name)
+    assert response.status_code == 201
+    rows = await key_rows(app)
+    assert rows[-1].name == stored
+    for record in caplog.records:
+        assert not any(ch in record.getMessage() for ch in "\x01\x07\r\x0b\x1b\u202e\u200b")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        # A lone surrogate as UTF-8 bytes is not UTF-8: it reads as U+FFFD, not a surrogate.
+        (b"name=bot%ED%A0%80&perm_read=yes", 201),
+        (b"name=bot%00&perm_read=yes", 400),
+        (b"name=" + b"x" * 10_240 + b"&perm_read=yes", 422),
+        (b"name=bot&name=two&perm_read=yes", 400),
+        (b"name=bot&perm_read=yes&perm_read=yes", 400),
+        (b"name=bot&perm_read=admin", 422),  # not the box's value: nothing ticked
+        (b"name=bot&perm_read=yes&perm_admin=yes", 201),  # unknown boxes are ignored
+        (b"name=bot&perm_read=yes&expires=2027-02-30", 422),
+        (b"name=bot&perm_read=yes&expires=2027-13-01", 422),
+        (b"name=bot&perm_read=yes&expires=tomorrow", 422),
+        (b"name=bot&perm_read=yes&expires=2027-01-16T00%3A00", 422),
+        (b"name=bot&perm_read=yes&expires=2026-12-31", 422),  # the past
+        (b"name=bot&perm_read=yes&expires=2027-01-15", 422),  # today
+        (b"name=bot&perm_read=yes&expires=0001-01-01", 422),
+        (b"name=bot&perm_read=yes&expires=9999-12-31", 422),
+        (b"name=bot&perm_read=yes&expires=-2028-01-01", 422),
+        (b"name=bot&perm_read=yes&expires=8999-12-31", 201),
+    ],
+)
+async def test_hostile_new_key_forms_get_a_4xx_and_create_nothing(app, trader, body, status):
+    await trader.reveal_key()  # the window is open: a form that passed would be acted on
+    headers = {
+        "X-CSRF-Token": trader.csrf,
+        "HX-Request": "true",
+        "content-type": "application/x-www-form-urlencoded",
+    }
+    response = await trader.client.post(NEW, content=body, headers=headers)
+    assert response.status_code == status, response.text[:300]
+    assert len(await key_rows(app)) == (2 if status == 201 else 1)
+    if status == 201:
+        me = await api(trader.client, "GET", "/api/v1/me", key_in(response.text))
+        assert me.status_code == 200
+        name = (await key_rows(app))[-1].name
+        assert name.isprintable() and not re.search("[\ud800-\udfff]", name)
+
+
+async def test_hostile_limits_change_nothing(app, trader):
+    await new_key(trader, name="steady", allow="192.0.2.1", expires="2028-01-01")
+    row = await key_row(app, "steady")
+    before = key_state(await key_rows(app))
+    for data in [
+        {"name": "", "perm_read": "yes"},
+        {"name": "x" * 10_240, "perm_read": "yes"},
+        {"name": "ok", "perm_read": ""},
+        {"name": "ok", "perm_read": "yes", "allow_ips": "1.2.3.4/33"},
+        {"name": "ok", "perm_read": "yes", "expires": "2020-01-01"},
+        {"name": "ok", "perm_read": "yes", "expires": "31/12/2030"},
+    ]:
+        response = await trader.hx("POST", f"{NEW}/{row.id}/limits", {"step": "verify", **data})
+        assert response.status_code == 422, data
+    assert key_state(await key_rows(app)) == before
+
+
+async def test_a_name_holding_an_api_key_is_refused(app, client, trader, caplog, stored_bytes):
+    """Pasting a key into the name field would print it on the page, in the activity
+    log and in the log lines, and store it in plain text."""
+    caplog.set_level(logging.DEBUG, logger="webapp")
+    default = await trader.reveal_key()
+    for name in (default, f"bot {default}", default[:40], f"x{default[:24]}"):
+        response = await create_key(trader, name)
+        assert response.status_code == 422, name
+        assert "looks like an API key" in response.text
+        assert default not in response.text.replace(f'value="{name}"', "")
+    row = await key_row(app, "Default key")
+    assert len(await key_rows(app)) == 1
+    assert default[3:20].encode() not in await stored_bytes()
+    assert default not in caplog.text
+    # A name may still start with the prefix itself.
+    assert (await create_key(trader, "at_home bot")).status_code == 201
+    assert row.id is not None
+
+
+@pytest.mark.parametrize("grace", ["forever", "0", "7", "7d ", "30d", "-1h", "24H", "now\n"])
+async def test_a_grace_period_not_offered_is_refused_before_anything_changes(
+    app, client, trader, grace
+):
+    old = await new_key(trader, name="rolling")
+    row = await key_row(app, "rolling")
+    before = key_state(await key_rows(app))
+    for path in (f"{NEW}/{row.id}/regenerate", f"{LEGACY}/regenerate"):
+        response = await trader.hx("POST", path, roll_form(grace))
+        assert response.status_code == 422, (path, response.status_code)
+        assert not KEY_SHAPE.search(response.text)
+    assert key_state(await key_rows(app)) == before
+    assert await works(client, old)
+    # An absent choice (an older page without the select) keeps meaning "now".
+    done = await trader.hx("POST", f"{NEW}/{row.id}/regenerate", roll_form(""))
+    assert done.status_code == 200 and not await works(client, old)

@@ -28,6 +28,7 @@ from tests.helpers import (
     make_client,
     session_payload,
 )
+from tests.live_server import LiveTrader, create_bot_key, register_and_get_key, running_server
 from tests.test_bot_keys import ACCOUNT, NEW, create_key, events, key_row, new_key
 from webapp import api_usage, key_rules
 from webapp.app import create_app
@@ -74,9 +75,7 @@ def roll_form(grace: str) -> dict[str, str]:
 # 1. Only the password, with Credentials 2FA on ------------------------------------------
 
 
-async def test_password_only_cannot_act_on_keys_by_any_method_or_header(
-    app, client, trader, clock
-):
+async def test_password_only_cannot_act_on_keys_by_any_method_or_header(app, client, trader, clock):
     await enrol(trader, clock)
     await change_2fa(trader, clock, "credentials-on")
     clock.advance(301)
@@ -135,9 +134,12 @@ async def test_password_only_cannot_act_on_keys_by_any_method_or_header(
                     assert not KEY_SHAPE.search(response.text), (method, path, data)
                     if method == "POST":
                         # Asked again (the dialog), or refused: never done.
-                        assert (
-                            'id="stepup-dialog"' in response.text
-                            or response.status_code in (400, 403, 422, 423, 429)
+                        assert 'id="stepup-dialog"' in response.text or response.status_code in (
+                            400,
+                            403,
+                            422,
+                            423,
+                            429,
                         ), (path, response.status_code, response.text[:200])
     assert statuses <= {200, 400, 401, 403, 405, 422, 423, 429}
     assert key_state(await key_rows(app)) == before
@@ -306,9 +308,7 @@ async def test_fifty_concurrent_creates_at_19_keys_end_with_at_most_20(app, trad
     assert len(await events(app, "api_key_created")) == key_rules.MAX_KEYS - 1
 
 
-async def test_fifty_concurrent_regenerates_leave_only_the_newest_two_working(
-    app, client, trader
-):
+async def test_fifty_concurrent_regenerates_leave_only_the_newest_two_working(app, client, trader):
     original = await new_key(trader, name="rolled")
     row = await key_row(app, "rolled")
     responses = await asyncio.gather(
@@ -626,7 +626,9 @@ async def test_names_with_markup_are_escaped_everywhere_they_show(app, client, t
     await new_key(trader, name=SCRIPT)
     await new_key(trader, name=ATTRIBUTE)
     script_row, attribute_row = await key_row(app, SCRIPT), await key_row(app, ATTRIBUTE)
-    await trader.hx("POST", f"{NEW}/{script_row.id}/limits", {"name": SCRIPT + "!", "perm_read": "yes"})
+    await trader.hx(
+        "POST", f"{NEW}/{script_row.id}/limits", {"name": SCRIPT + "!", "perm_read": "yes"}
+    )
     shown = []
     for row in (script_row, attribute_row):
         one = f"{NEW}/{row.id}"
@@ -762,3 +764,131 @@ async def test_a_grace_period_not_offered_is_refused_before_anything_changes(
     # An absent choice (an older page without the select) keeps meaning "now".
     done = await trader.hx("POST", f"{NEW}/{row.id}/regenerate", roll_form(""))
     assert done.status_code == 200 and not await works(client, old)
+
+
+# 7. Where a full key may end up ---------------------------------------------------------
+
+
+async def _bot_key_workout(app, client, trader, clock) -> list[str]:
+    """Everything a bot operator does with keys; returns every key made on the way."""
+    keys = [await trader.reveal_key()]
+    keys.append(await new_key(trader, name="bot", read=True, manage=True, allow="203.0.113.0/24"))
+    keys.append(await new_key(trader, name="spare", expires="2028-01-01"))
+    bot = await key_row(app, "bot")
+    rolled = await trader.hx("POST", f"{NEW}/{bot.id}/regenerate", roll_form("24h"))
+    keys.append(key_in(rolled.text))
+    legacy = await trader.hx("POST", f"{LEGACY}/regenerate", roll_form("1h"))
+    keys.append(key_in(legacy.text))
+    await trader.hx("POST", f"{NEW}/{bot.id}/view", {"step": "verify", "password": PASSWORD})
+    await trader.hx("POST", f"{NEW}/{bot.id}/limits", {"name": "bot 2", "perm_read": "yes"})
+    for key in keys:
+        clock.advance(1)
+        await api(client, "GET", "/api/v1/me", key)
+        await api(client, "POST", "/api/v1/trading-accounts", key, ACCOUNT)
+        # Keys where they do not belong: in the path, the query, a second header.
+        await client.get(f"/api/v1/{key}", headers={"api-key": key})
+        await client.get(f"/api/v1/me?api_key={key}")
+        await client.get(f"/api/v1/me?q={key}", headers={"api-key": key})
+        await client.get("/api/v1/me", headers=[("api-key", key), ("api-key", key)])
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}x"})
+        await client.get(f"/settings/security/api-keys/{key}")
+        await trader.hx("POST", NEW, {"name": "n", "perm_read": "yes", "allow_ips": key})
+    await trader.hx("POST", f"{NEW}/{bot.id}/expire-old", {"step": "verify", "confirm": "yes"})
+    spare = await key_row(app, "spare")
+    await trader.hx("POST", f"{NEW}/{spare.id}/delete", {"step": "verify", "confirm": "yes"})
+    await api_usage.flush(app.state.ctx)
+    clock.advance(3600)
+    await api_usage.end_grace_periods(app.state.ctx)
+    for path in ("/settings/security", f"{NEW}/{bot.id}", "/settings/security/activity"):
+        await client.get(path)
+    return keys
+
+
+# The responses that exist to show a key: the one-time display and the two step-ups.
+SHOWS_A_KEY = re.compile(
+    r"^/settings/security/api-keys?(/\d+)?/(view|regenerate)$|^/settings/security/api-keys$"
+)
+
+
+async def test_no_full_key_outside_its_own_display(
+    app, client, trader, clock, caplog, stored_bytes
+):
+    caplog.set_level(logging.DEBUG)
+    seen: list[httpx.Response] = []
+
+    async def keep(response: httpx.Response) -> None:
+        await response.aread()
+        seen.append(response)
+
+    client.event_hooks["response"].append(keep)
+    keys = await _bot_key_workout(app, client, trader, clock)
+    assert len(set(keys)) == 5
+    stored = await stored_bytes()
+    async with app.state.ctx.db() as db:
+        uses = (await db.exec(select(ApiKeyUse))).all()
+        notes = (await db.exec(select(SecurityEvent))).all()
+    assert len(uses) >= 10 and len(notes) >= 10
+    # Every logger on the app's side (the driver's too); httpx's lines are this test's.
+    logged = "\n".join(
+        r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))
+    )
+    assert "security event api_key_rolled_with_grace" in logged
+    row_text = repr([(u.path, u.ip, u.method) for u in uses] + [(n.detail, n.kind) for n in notes])
+    for key in keys:
+        assert key.encode() not in stored and key[3:20].encode() not in stored
+        assert key not in logged and key[3:20] not in logged
+        assert key[3:20] not in row_text
+    showing = 0
+    for response in seen:
+        path = response.request.url.path
+        found = set(KEY_SHAPE.findall(response.text)) | set(
+            KEY_SHAPE.findall(str(response.headers))
+        )
+        typed = {k for k in found if k.encode() in response.request.content}
+        if typed:
+            # A form that comes back with its mistakes shows what was typed into it (a
+            # key pasted into the allow-list): to the same user, stored nowhere.
+            assert response.status_code == 422 and found == typed, path
+        elif found:
+            showing += 1
+            assert response.request.method == "POST" and SHOWS_A_KEY.match(path), path
+            assert response.status_code in (200, 201), path
+            assert len(found) == 1  # only the key it is about
+        else:
+            assert not any(k[3:20] in response.text for k in keys), path
+        # Whatever the response, nothing may keep a copy of it.
+        assert response.headers["cache-control"] == "no-store", path
+    assert showing >= 6
+
+
+@pytest.mark.sqlite_only
+def test_a_live_server_at_debug_level_logs_no_bot_key(tmp_path):
+    env = {"AUTOTRADER_LOG_LEVEL": "debug", "AUTOTRADER_COOKIE_SECURE": "false"}
+    with running_server(tmp_path, **env) as base:
+        default = register_and_get_key(base, "alice", PASSWORD)
+        bot = create_bot_key(base, "alice", PASSWORD, "vps <b>bot</b>", "127.0.0.1")
+        keys = [default, bot]
+        with httpx.Client(timeout=30) as client:
+            t = LiveTrader(client, "alice", PASSWORD)
+            t.login(base)
+            page = t.page(f"{base}/settings/security").text
+            bot_id = re.findall(r"/settings/security/api-keys/(\d+)", page)[-1]
+            one = f"{base}{NEW}/{bot_id}"
+            rolled = t.hx(f"{one}/regenerate", roll_form("24h"))
+            keys.append(key_in(rolled.text))
+            t.hx(f"{one}/view", {"step": "verify", "password": PASSWORD})
+            t.hx(f"{base}{NEW}", {"name": "n", "perm_read": "yes", "allow_ips": bot})
+            t.hx(f"{base}{NEW}", {"name": bot, "perm_read": "yes"})
+            for key in keys:
+                assert client.get(f"{base}/api/v1/me", headers={"api-key": key}).status_code == 200
+                client.get(f"{base}/api/v1/{key}", headers={"api-key": key})
+                client.get(f"{base}/api/v1/me?token={key}")
+                client.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+                client.get(f"{base}/settings/security/api-keys/{key}")
+            t.hx(f"{one}/expire-old", {"step": "verify", "confirm": "yes"})
+            t.hx(f"{one}/delete", {"step": "verify", "confirm": "yes"})
+    # Read once the server stopped: its last usage write (at shutdown) is in the log too.
+    log = next(tmp_path.glob("server-*.log")).read_text()
+    assert "DEBUG" in log and "api_key_rolled_with_grace" in log
+    for key in keys:
+        assert key not in log and key[3:20] not in log, "a key reached the server's log"

@@ -892,3 +892,28 @@ def test_a_live_server_at_debug_level_logs_no_bot_key(tmp_path):
     assert "DEBUG" in log and "api_key_rolled_with_grace" in log
     for key in keys:
         assert key not in log and key[3:20] not in log, "a key reached the server's log"
+
+
+async def test_a_deleted_keys_last_calls_never_land_in_a_new_keys_log(app, client, trader):
+    """SQLite hands a deleted row's id to the next row: calls of alice's deleted key,
+    still queued for the usage writer, must not be written into bob's new key's log."""
+    bob_client, bob = await second_trader(app)
+    try:
+        doomed = await new_key(trader, name="alice's doomed bot")
+        row = await key_row(app, "alice's doomed bot")
+        assert (await api(client, "GET", "/api/v1/trading-accounts/77", doomed)).status_code == 404
+        gone = await trader.hx(
+            "POST", f"{NEW}/{row.id}/delete", {"step": "verify", "confirm": "yes"}
+        )
+        assert gone.status_code == 200
+        await new_key(bob, name="bob's new bot")
+        bobs = await key_row(app, "bob's new bot")
+        await api_usage.flush(app.state.ctx)
+        async with app.state.ctx.db() as db:
+            uses = (await db.exec(select(ApiKeyUse).where(ApiKeyUse.key_id == bobs.id))).all()
+        assert uses == [], "alice's call is in bob's usage log"
+        assert (await key_row(app, "bob's new bot")).last_used_at is None
+        detail = (await bob_client.get(f"{NEW}/{bobs.id}")).text
+        assert "/api/v1/trading-accounts/77" not in detail
+    finally:
+        await bob_client.aclose()

@@ -240,16 +240,20 @@ async def uses(session: AsyncSession, key_id: int) -> Sequence[ApiKeyUse]:
 async def log_uses(session: AsyncSession, batch: Sequence[Use]) -> None:
     """Write a batch of calls, move each key's last-used time and address forward, and
     keep only the newest :data:`USES_KEPT` calls of each key."""
-    newest: dict[int, Use] = {}
     kept: dict[int, list[Use]] = {}
     for use in batch:  # the batch is in call order
-        newest[use.key_id] = use
         kept.setdefault(use.key_id, []).append(use)
-    if not newest:
+    if not kept:
         return
-    query = select(ApiKey.id).where(col(ApiKey.id).in_(newest))
-    # A key deleted since the call: nothing to log.
-    live = {key_id for key_id in (await session.exec(query)).all() if key_id is not None}
+    query = select(ApiKey.id, ApiKey.user_id).where(col(ApiKey.id).in_(kept))
+    owners = dict((await session.exec(query)).all())
+    # A key deleted since the call: nothing to log. SQLite gives a deleted row's id to
+    # the next key, so a call is logged only under the owner it was made for: another
+    # user's new key never shows the deleted key's last calls.
+    for key_id, uses in kept.items():
+        uses[:] = [u for u in uses if u.user_id == owners.get(key_id)]
+    live = {key_id for key_id, uses in kept.items() if uses}
+    newest = {key_id: kept[key_id][-1] for key_id in live}
     # A busy key's batch is cut to the calls that would survive the trim anyway, so the
     # write costs at most USES_KEPT rows per key however many calls came in.
     rows = [

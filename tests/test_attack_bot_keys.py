@@ -917,3 +917,35 @@ async def test_a_deleted_keys_last_calls_never_land_in_a_new_keys_log(app, clien
         assert "/api/v1/trading-accounts/77" not in detail
     finally:
         await bob_client.aclose()
+
+
+async def test_no_other_step_up_opens_the_window_with_the_password_alone(
+    app, client, trader, clock
+):
+    """Every route that checks a password for the policy, tried with the password and
+    no (or a wrong) code: none leaves a proof that lets a bot-key action through."""
+    await enrol(trader, clock)
+    await change_2fa(trader, clock, "credentials-on")
+    clock.advance(301)
+    before = key_state(await key_rows(app))
+    proofs_before = session_payload(client).get("proof", {})
+    attempts = [
+        ("/settings/security/2fa/credentials-off", {"password": PASSWORD, "code": ""}),
+        ("/settings/security/2fa/login-on", {"password": PASSWORD, "code": "123456"}),
+        ("/settings/security/2fa/recovery", {"password": PASSWORD}),
+        ("/settings/security/2fa/confirm", {"password": PASSWORD, "code": "123456"}),
+        ("/settings/security/email", {"password": PASSWORD, "email": "x@example.com"}),
+        ("/settings/security/unlock", {"password": PASSWORD}),
+        ("/settings/security/password", {"password": PASSWORD, "new_password": "n" * 20}),
+        ("/settings/security/passkeys/options", {"password": PASSWORD, "name": "evil"}),
+        (f"{LEGACY}/view", {"password": PASSWORD}),
+    ]
+    for path, data in attempts:
+        response = await trader.hx("POST", path, {"step": "verify", **data})
+        assert response.status_code != 500 and not KEY_SHAPE.search(response.text), path
+        # Straight after: a new bot key with the password (no code) must still ask.
+        made = await create_key(trader, f"after {path}")
+        assert made.status_code != 201 and 'id="stepup-dialog"' in made.text, path
+    proofs = session_payload(client).get("proof", {})
+    assert proofs.get("second") == proofs_before.get("second")
+    assert key_state(await key_rows(app)) == before

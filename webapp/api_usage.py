@@ -122,4 +122,6 @@ def note(scope: Scope, status: int) -> None:
     ctx: AppContext = scope["app"].state.ctx
     client = scope.get("client") or ("", 0)
     path = mask_in(scope["path"])[:200]
-    ctx.usage.add(Use(principal.key_id, ctx.now(), scope["method"][:8], path, status, client[0]))
+    method = scope["method"][:8]
+    use = Use(principal.key_id, ctx.now(), method, path, status, client[0], principal.user_id)
+    ctx.usage.add(use)

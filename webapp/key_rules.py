@@ -8,10 +8,13 @@ are cached per distinct stored text, so a call pays a dictionary look-up, not a 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
+
+from webapp import apikey
 
 READ = "read"
 MANAGE_ACCOUNTS = "manage-accounts"
@@ -39,6 +42,8 @@ GRACE: dict[str, tuple[int, str]] = {
 }
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The prefix and 20 or more key characters: a key, or most of one (keys have 49).
+_KEY_IN_NAME = re.compile(rf"{apikey.PREFIX}[0-9A-Za-z]{{20,}}")
 
 
 class RuleError(ValueError):
@@ -54,6 +59,9 @@ def clean_name(raw: str) -> str:
         raise RuleError("Give the key a name, such as “VPS bot”.")
     if len(name) > MAX_NAME:
         raise RuleError(f"Use at most {MAX_NAME} characters for the name.")
+    if _KEY_IN_NAME.search(name):
+        # Names are stored, shown and logged in plain text: a pasted key would be too.
+        raise RuleError("That name looks like an API key: never put a key in a name.")
     return name
 
 
@@ -84,11 +92,23 @@ def clean_allow_list(raw: str) -> str:
             raise RuleError(
                 f"“{shown}” is not an IP address or range (like 203.0.113.7 or 2001:db8::/32)."
             ) from None
+        network = _unmapped(network)
         # A single address is kept without its /32 or /128: it reads as typed.
         text = str(network.network_address) if network.num_addresses == 1 else str(network)
         if text not in networks:
             networks.append(text)
     return ",".join(networks)
+
+
+def _unmapped(network: Network) -> Network:
+    """An IPv4-mapped IPv6 entry (``::ffff:192.0.2.1``, ``::ffff:192.0.2.0/120``) as
+    the IPv4 network it means: clients are compared in IPv4 form (address_allowed),
+    so the mapped form would never match anyone."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}")
+    return network
 
 
 @lru_cache(maxsize=4096)

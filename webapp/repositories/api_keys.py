@@ -10,10 +10,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import apikey, key_rules
-from webapp.models import ApiKey, ApiKeyUse
+from webapp.models import ApiKey, ApiKeyUse, User
 from webapp.sealed_columns import API_KEY_PREV_SECRET, API_KEY_SECRET
 from webapp.usage_queue import USES_KEPT, Use
 from webapp.vault import KeyRing
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 
 class _Sealed(NamedTuple):
@@ -94,6 +96,8 @@ async def get(session: AsyncSession, user_id: int) -> ApiKey | None:
 
 async def owned(session: AsyncSession, user_id: int, key_id: int) -> ApiKey | None:
     """One of the user's keys by id (another user's id finds nothing)."""
+    if not 0 < key_id <= MAX_ID:
+        return None  # beyond any row id: it cannot exist (and would overflow the driver)
     query = select(ApiKey).where(col(ApiKey.user_id) == user_id, col(ApiKey.id) == key_id)
     return (await session.exec(query)).first()
 
@@ -108,10 +112,45 @@ async def for_user(session: AsyncSession, user_id: int) -> Sequence[ApiKey]:
     return (await session.exec(query)).all()
 
 
+async def lock_owner(session: AsyncSession, user_id: int) -> None:
+    """Hold the user's row until commit, so concurrent creations count one at a time.
+
+    Without it each of a burst of New-key requests counts the keys before any of them
+    commits, and all pass the limit. A no-op UPDATE takes the row lock on PostgreSQL
+    and the write lock on SQLite (which has no SELECT … FOR UPDATE).
+    """
+    await session.exec(
+        update(User)
+        .where(col(User.id) == user_id)
+        .values(username=User.username)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def count_for(session: AsyncSession, user_id: int) -> int:
     """How many keys the user has."""
     query = select(func.count()).select_from(ApiKey).where(col(ApiKey.user_id) == user_id)
     return int((await session.exec(query)).one())
+
+
+async def lock(session: AsyncSession, row: ApiKey) -> bool:
+    """Hold the key's row until commit and re-read it; False if it is gone.
+
+    Re-generate, Expire now, a change of limits and Delete each start from the row as
+    it is once no one else can change it: from an older read, a re-generate racing
+    another keeps the secret both replaced as the old key (a leaked key re-generated
+    "now" kept working for 7 days), and one racing Delete updated a deleted row (500).
+    """
+    locked = await session.exec(
+        update(ApiKey)
+        .where(col(ApiKey.id) == row.id)
+        .values(name=ApiKey.name)
+        .execution_options(synchronize_session=False)
+    )
+    if locked.rowcount != 1:
+        return False
+    await session.refresh(row)
+    return True
 
 
 def reveal(keys: KeyRing, row: ApiKey) -> str:
@@ -201,16 +240,20 @@ async def uses(session: AsyncSession, key_id: int) -> Sequence[ApiKeyUse]:
 async def log_uses(session: AsyncSession, batch: Sequence[Use]) -> None:
     """Write a batch of calls, move each key's last-used time and address forward, and
     keep only the newest :data:`USES_KEPT` calls of each key."""
-    newest: dict[int, Use] = {}
     kept: dict[int, list[Use]] = {}
     for use in batch:  # the batch is in call order
-        newest[use.key_id] = use
         kept.setdefault(use.key_id, []).append(use)
-    if not newest:
+    if not kept:
         return
-    query = select(ApiKey.id).where(col(ApiKey.id).in_(newest))
-    # A key deleted since the call: nothing to log.
-    live = {key_id for key_id in (await session.exec(query)).all() if key_id is not None}
+    query = select(ApiKey.id, ApiKey.user_id).where(col(ApiKey.id).in_(kept))
+    owners = dict((await session.exec(query)).all())
+    # A key deleted since the call: nothing to log. SQLite gives a deleted row's id to
+    # the next key, so a call is logged only under the owner it was made for: another
+    # user's new key never shows the deleted key's last calls.
+    for key_id, uses in kept.items():
+        uses[:] = [u for u in uses if u.user_id == owners.get(key_id)]
+    live = {key_id for key_id, uses in kept.items() if uses}
+    newest = {key_id: kept[key_id][-1] for key_id in live}
     # A busy key's batch is cut to the calls that would survive the trim anyway, so the
     # write costs at most USES_KEPT rows per key however many calls came in.
     rows = [

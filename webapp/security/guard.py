@@ -91,6 +91,11 @@ async def guard(
     A held reveal (lock-down, cool-down) raises holds.Held before any password is asked.
     """
     ctx = get_ctx(request)
+    chosen = form.get(modal.choice_name, "") if modal.choice_name else ""
+    if chosen and chosen not in {value for value, _label in modal.choices}:
+        # Only a forged form sends another value: refuse it before any password (an
+        # unknown grace period must not quietly become another one).
+        raise forms.FormError(422, f"Choose “{modal.choice_label}” from the list offered.")
     holds.check(auth.user, modal.action, ctx.now(), ctx.settings.cooldown_hours)
     submitted = form.get("step") == "verify"
     short = policy.missing(request, auth.user, modal.action)
@@ -103,7 +108,7 @@ async def guard(
         ask_passkey=ask_code and auth.user.passkey_count > 0,
         totp=auth.user.has_totp,
         name=form.get("passkey_name", "")[:64],
-        choice=form.get(modal.choice_name, "") if modal.choice_name else "",
+        choice=chosen,
     )
     if not submitted:
         if not short and not modal.confirm:

@@ -41,16 +41,23 @@ class Shown:
     row: ApiKey
 
 
-async def _key(db: AsyncSession, actor: Actor, key_id: int | None) -> ApiKey | None:
+async def _key(
+    db: AsyncSession, actor: Actor, key_id: int | None, *, lock: bool = False
+) -> ApiKey | None:
+    """The user's key (the default one for None); with ``lock``, held until commit."""
     if key_id is None:
-        return await api_keys.get(db, actor.user_id)
-    return await api_keys.owned(db, actor.user_id, key_id)
+        row = await api_keys.get(db, actor.user_id)
+    else:
+        row = await api_keys.owned(db, actor.user_id, key_id)
+    if row is not None and lock and not await api_keys.lock(db, row):
+        return None  # deleted meanwhile
+    return row
 
 
 async def _named_only(db: AsyncSession, actor: Actor, key_id: int) -> ApiKey | None:
-    """A named key of the user's (None if there is none); the default key is refused,
-    its name and limits being fixed."""
-    row = await api_keys.owned(db, actor.user_id, key_id)
+    """A named key of the user's, held until commit (None if there is none); the
+    default key is refused, its name and limits being fixed."""
+    row = await _key(db, actor, key_id, lock=True)
     if row is not None and row.is_default:
         raise KeyRefused(409, DEFAULT_FIXED)
     return row
@@ -82,7 +89,7 @@ async def regenerate(
     seconds, _label = key_rules.GRACE.get(grace, key_rules.GRACE["now"])
     now = actor.ctx.now()
     async with actor.ctx.db() as db:
-        row = await _key(db, actor, key_id)
+        row = await _key(db, actor, key_id, lock=True)
         if row is None:
             return None
         plain = await api_keys.roll(db, actor.ctx.keys, row, now, seconds)
@@ -101,6 +108,7 @@ async def create(actor: Actor, limits: key_rules.Limits) -> Shown:
     """Add a named key (at most MAX_KEYS per user); it is shown in full once."""
     actor.require(Action.CREATE_API_KEY)
     async with actor.ctx.db() as db:
+        await api_keys.lock_owner(db, actor.user_id)  # count after any concurrent creation
         if await api_keys.count_for(db, actor.user_id) >= key_rules.MAX_KEYS:
             raise KeyRefused(409, TOO_MANY)
         plain, row = await api_keys.create(
@@ -144,7 +152,7 @@ async def expire_previous(actor: Actor, key_id: int | None = None) -> ApiKey | N
     """Stop the old secret of a re-generated key now, before its grace period ends."""
     actor.require(Action.CHANGE_API_KEY)
     async with actor.ctx.db() as db:
-        row = await _key(db, actor, key_id)
+        row = await _key(db, actor, key_id, lock=True)
         if row is None:
             return None
         until = row.prev_until

@@ -11,8 +11,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from webapp import dialogs, forms, key_rules, routing
 from webapp import dom_ids as ids
-from webapp import forms, key_rules, routing
 from webapp.context import get_ctx
 from webapp.models import ApiKey, id_of
 from webapp.repositories import api_keys
@@ -27,7 +27,6 @@ from webapp.sections.api_keys import (
 )
 from webapp.security import sessions
 from webapp.security.guard import FIELDS, Modal, dialog, done, guard, step_up
-from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.services import api_key as service
 from webapp.services.actor import Actor
@@ -90,14 +89,9 @@ async def new_form(request: Request) -> Response:
 
 
 def _create_modal(request: Request) -> Modal:
-    return Modal(
-        title="Create an API key",
-        intro="Enter your AutoTrader login password to create the key. It is shown once.",
-        url=routing.path(request, "api_keys.list"),
-        target=ids.target(ids.NAMED_KEYS),
-        action=Action.CREATE_API_KEY,
-        submit="Create key",
-        include="#new-key-form",
+    url = routing.path(request, "api_keys.list")
+    return dialogs.modal(
+        "api_keys.create", url, ids.target(ids.NAMED_KEYS), include="#new-key-form"
     )
 
 
@@ -146,14 +140,7 @@ async def _view_modal(request: Request, auth: Auth) -> Modal | Response:
     if isinstance(row, Response):
         return row
     k = key_view(request, row)
-    return Modal(
-        title=f"View API key “{row.name}”",
-        intro="Enter your AutoTrader login password to show this API key.",
-        url=k.urls["view"],
-        target=f"#{k.box_id}",
-        action=Action.VIEW_API_KEY,
-        submit="Show key",
-    )
+    return dialogs.modal("api_keys.view", k.urls["view"], f"#{k.box_id}", row.name)
 
 
 @step_up(_view_modal)
@@ -205,14 +192,9 @@ async def expire_old(request: Request, auth: Auth, form: dict[str, str]) -> Resp
 
 
 def _limits_modal(request: Request, row: ApiKey) -> Modal:
-    return Modal(
-        title=f"Change API key “{row.name}”",
-        intro="Enter your AutoTrader login password to change what this key may do.",
-        url=key_view(request, row).urls["limits"],
-        target="#key-limits",
-        action=Action.CHANGE_API_KEY,
-        submit="Save",
-        include="#key-limits-form",
+    url = key_view(request, row).urls["limits"]
+    return dialogs.modal(
+        "api_keys.limits", url, "#key-limits", row.name, include="#key-limits-form"
     )
 
 
@@ -253,16 +235,8 @@ async def _delete_modal(request: Request, auth: Auth) -> Modal | Response:
     row = await _owned(request, auth, named=True)
     if isinstance(row, Response):
         return row
-    return Modal(
-        title=f"Delete API key “{row.name}”",
-        intro="The key stops working at once and its usage log is removed.",
-        url=key_view(request, row).urls["delete"],
-        target="#key-detail",
-        action=Action.CHANGE_API_KEY,
-        submit="Delete key",
-        confirm="I understand that programs using this key stop working now.",
-        danger=True,
-    )
+    url = key_view(request, row).urls["delete"]
+    return dialogs.modal("api_keys.delete", url, "#key-detail", row.name)
 
 
 delete_form = dialog(_delete_modal)  # the Delete dialog (a confirmation is always asked)

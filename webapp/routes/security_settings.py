@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from webapp import dialogs, routing
 from webapp import dom_ids as ids
-from webapp import routing
 from webapp.context import get_ctx
 from webapp.models import id_of
 from webapp.repositories import api_keys, two_factor
@@ -27,7 +27,6 @@ from webapp.sections.status import pop_recovery_notice, status_context
 from webapp.sections.two_factor import section_context
 from webapp.security import sessions
 from webapp.security.guard import Modal, dialog, step_up
-from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.services import api_key
 from webapp.services.actor import Actor
@@ -59,22 +58,17 @@ async def page(request: Request) -> Response:
 
 
 async def _view_modal(request: Request, auth: Auth) -> Modal:
-    return Modal(
-        title="View API key",
-        intro="Enter your AutoTrader login password to show your API key.",
-        url=f"{BASE}/api-key/view",
-        target=ids.target(ids.API_KEY),
-        action=Action.VIEW_API_KEY,
-        submit="Show key",
-    )
+    url = routing.path(request, "api_key.view")
+    return dialogs.modal("api_key.view", url, ids.target(ids.API_KEY))
 
 
 async def _regenerate_modal(request: Request, auth: Auth) -> Modal:
-    return regenerate_modal(f"{BASE}/api-key/regenerate", ids.target(ids.API_KEY), "API key")
+    url = routing.path(request, "api_key.regenerate")
+    return regenerate_modal(url, ids.target(ids.API_KEY), "API key")
 
 
 async def _expire_modal(request: Request, auth: Auth) -> Modal:
-    return expire_modal(f"{BASE}/api-key/expire-old", ids.target(ids.API_KEY))
+    return expire_modal(routing.path(request, "api_key.expire_old"), ids.target(ids.API_KEY))
 
 
 async def masked(request: Request) -> Response:

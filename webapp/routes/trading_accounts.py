@@ -9,15 +9,14 @@ from dataclasses import replace
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from webapp import dialogs, forms, routing
 from webapp import dom_ids as ids
-from webapp import forms, routing
 from webapp.brokers import BROKERS, CREDENTIAL_FIELDS
 from webapp.context import get_ctx
 from webapp.models import TradingAccount, id_of
 from webapp.repositories import trading_accounts as repo
 from webapp.security import sessions
 from webapp.security.guard import Modal, ModalFor, Ready, dialog, step_up
-from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.services import trading_accounts as service
 from webapp.services.actor import Actor
@@ -103,25 +102,15 @@ def _modal_for(make: Callable[[TradingAccount], Modal]) -> ModalFor[[TradingAcco
 
 
 def _view_modal(account: TradingAccount) -> Modal:
-    return Modal(
-        title=f"View credentials of {account.pseudo_acc_name}",
-        intro="Enter your AutoTrader login password to show this account's credentials.",
-        url=f"{BASE}/{account.id}/view",
-        target=ids.target(ids.account(id_of(account), "creds")),
-        action=Action.VIEW_CREDENTIALS,
-        submit="Show credentials",
-    )
+    url = f"{BASE}/{account.id}/view"
+    target = ids.target(ids.account(id_of(account), "creds"))
+    return dialogs.modal("trading.view", url, target, account.pseudo_acc_name)
 
 
 def _edit_modal(account: TradingAccount) -> Modal:
-    return Modal(
-        title=f"Edit {account.pseudo_acc_name}",
-        intro="Enter your AutoTrader login password to change this account.",
-        url=f"{BASE}/{account.id}/edit",
-        target=ids.target(ids.account(id_of(account))),
-        action=Action.EDIT_CREDENTIALS,
-        submit="Continue",
-    )
+    url = f"{BASE}/{account.id}/edit"
+    target = ids.target(ids.account(id_of(account)))
+    return dialogs.modal("trading.edit", url, target, account.pseudo_acc_name)
 
 
 def _save_modal(account: TradingAccount) -> Modal:
@@ -134,16 +123,9 @@ def _save_modal(account: TradingAccount) -> Modal:
 
 
 def _delete_modal(account: TradingAccount) -> Modal:
-    return Modal(
-        title=f"Delete {account.pseudo_acc_name}",
-        intro="The account and its stored credentials are removed for good.",
-        url=f"{BASE}/{account.id}/delete",
-        target=ids.target(ids.account(id_of(account))),
-        action=Action.DELETE_CREDENTIALS,
-        submit="Delete account",
-        confirm="I understand that this cannot be undone.",
-        danger=True,
-    )
+    url = f"{BASE}/{account.id}/delete"
+    target = ids.target(ids.account(id_of(account)))
+    return dialogs.modal("trading.delete", url, target, account.pseudo_acc_name)
 
 
 @step_up(_modal_for(_view_modal))

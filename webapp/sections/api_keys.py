@@ -9,13 +9,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from webapp import apikey, key_rules, routing
+from webapp import apikey, dialogs, key_rules, routing
 from webapp import dom_ids as ids
 from webapp.context import get_ctx
 from webapp.models import ApiKey, id_of
 from webapp.repositories import api_keys
 from webapp.security.guard import Modal
-from webapp.security.policy import Action
 from webapp.security.sessions import Auth
 from webapp.templating import render
 
@@ -136,16 +135,11 @@ async def api_keys_context(request: Request, auth: Auth, **extra: Any) -> dict[s
 
 def regenerate_modal(url: str, target: str, name: str) -> Modal:
     """Re-generate: confirm, choose when the old key stops, and the step-up."""
-    return Modal(
-        title=f"Re-generate {name}",
-        intro="A new key replaces the current one. Choose when the old key stops working: "
-        "with a grace period both keys work until then, so your programs can switch over.",
-        url=url,
-        target=target,
-        action=Action.REGENERATE_API_KEY,
-        submit="Re-generate",
-        confirm="I understand that programs using the old key stop working when it ends.",
-        danger=True,
+    return dialogs.modal(
+        "api_keys.regenerate",
+        url,
+        target,
+        name,
         choice_label="The old key stops working",
         choice_name="grace",
         choices=GRACE_CHOICES,
@@ -154,16 +148,7 @@ def regenerate_modal(url: str, target: str, name: str) -> Modal:
 
 def expire_modal(url: str, target: str) -> Modal:
     """Expire now: end the old secret's grace period at once."""
-    return Modal(
-        title="Expire the old key now",
-        intro="The old key stops working at once; the new one keeps working.",
-        url=url,
-        target=target,
-        action=Action.CHANGE_API_KEY,
-        submit="Expire now",
-        confirm="I understand that programs still using the old key stop working now.",
-        danger=True,
-    )
+    return dialogs.modal("api_keys.expire_old", url, target)
 
 
 def regenerated_notice(grace: str) -> str:

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import apikey, key_rules
 from webapp.models import ApiKey, ApiKeyUse, User
+from webapp.repositories import row_locks
 from webapp.sealed_columns import API_KEY_PREV_SECRET, API_KEY_SECRET
 from webapp.usage_queue import USES_KEPT, Use
 from webapp.vault import KeyRing
@@ -117,14 +118,9 @@ async def lock_owner(session: AsyncSession, user_id: int) -> None:
 
     Without it each of a burst of New-key requests counts the keys before any of them
     commits, and all pass the limit. A no-op UPDATE takes the row lock on PostgreSQL
-    and the write lock on SQLite (which has no SELECT … FOR UPDATE).
+    and the write lock on SQLite (webapp/repositories/row_locks.py).
     """
-    await session.exec(
-        update(User)
-        .where(col(User.id) == user_id)
-        .values(username=User.username)
-        .execution_options(synchronize_session=False)
-    )
+    await row_locks.hold(session, User.username, col(User.id) == user_id)
 
 
 async def count_for(session: AsyncSession, user_id: int) -> int:
@@ -141,13 +137,7 @@ async def lock(session: AsyncSession, row: ApiKey) -> bool:
     another keeps the secret both replaced as the old key (a leaked key re-generated
     "now" kept working for 7 days), and one racing Delete updated a deleted row (500).
     """
-    locked = await session.exec(
-        update(ApiKey)
-        .where(col(ApiKey.id) == row.id)
-        .values(name=ApiKey.name)
-        .execution_options(synchronize_session=False)
-    )
-    if locked.rowcount != 1:
+    if await row_locks.hold(session, ApiKey.name, col(ApiKey.id) == row.id) != 1:
         return False
     await session.refresh(row)
     return True

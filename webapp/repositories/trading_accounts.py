@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.brokers import BROKERS
 from webapp.models import TradingAccount
+from webapp.repositories import row_locks
 from webapp.sealed_columns import TRADING_CREDENTIALS
 from webapp.vault import KeyRing
 
@@ -58,13 +58,8 @@ async def lock_for_change(db: AsyncSession, account: TradingAccount) -> bool:
     row lock on PostgreSQL and the write lock on SQLite (where SELECT … FOR UPDATE does
     not exist), so concurrent changes of one account queue up instead of racing.
     """
-    locked = await db.exec(
-        sql_update(TradingAccount)
-        .where(col(TradingAccount.id) == account.id, col(TradingAccount.user_id) == account.user_id)
-        .values(updated_at=TradingAccount.updated_at)
-        .execution_options(synchronize_session=False)
-    )
-    if locked.rowcount != 1:
+    same = (col(TradingAccount.id) == account.id, col(TradingAccount.user_id) == account.user_id)
+    if await row_locks.hold(db, TradingAccount.updated_at, *same) != 1:
         return False
     await db.refresh(account)
     return True

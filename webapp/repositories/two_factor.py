@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp import totp
 from webapp.db import run_sql
 from webapp.models import RecoveryCode, User, id_of
-from webapp.repositories import passkeys
+from webapp.repositories import passkeys, row_locks
 from webapp.sealed_columns import USER_RECOVERY_KEY, USER_TOTP_PENDING, USER_TOTP_SECRET
 from webapp.vault import KeyRing
 
@@ -57,12 +57,7 @@ async def new_recovery_codes(db: AsyncSession, keys: KeyRing, user: User) -> lis
     """Replace the user's recovery codes (the old set dies) and return the new ones."""
     # Lock the user's row first: two concurrent replacements on PostgreSQL would each
     # delete only the codes they can see and leave both new sets beside one key.
-    await db.exec(
-        update(User)
-        .where(col(User.id) == user.id)
-        .values(recovery_key=User.recovery_key)
-        .execution_options(synchronize_session=False)
-    )
+    await row_locks.hold(db, User.recovery_key, col(User.id) == user.id)
     key = secrets.token_bytes(32)
     user.recovery_key = keys.encrypt(key, USER_RECOVERY_KEY.bound_to(user.id))
     await db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -246,3 +248,18 @@ def crash_on_row(row: int):
             raise RuntimeError("power cut")
 
     return on_row
+
+
+@contextlib.asynccontextmanager
+async def registered(
+    settings, clock, **options: object
+) -> AsyncIterator[tuple[object, httpx.AsyncClient, Trader]]:
+    """An app of its own on ``settings`` (``options`` go to create_app), started, with a
+    client and a trader who has registered: (app, client, trader)."""
+    from webapp.app import create_app  # here: most helpers need no app module
+
+    app = create_app(settings, clock=clock, passwords=fast_passwords(), **options)
+    async with app.router.lifespan_context(app), make_client(app) as client:
+        trader = Trader(client)
+        await trader.register()
+        yield app, client, trader

@@ -17,21 +17,20 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from tests.bot_keys import ACCOUNT, NEW, changing_paths, create_key, events, key_row, new_key
 from tests.helpers import (
     PASSWORD,
     Trader,
     api,
     change_2fa,
     enrol,
-    fast_passwords,
     key_in,
     make_client,
+    registered,
     session_payload,
 )
 from tests.live_server import LiveTrader, create_bot_key, register_and_get_key, running_server
-from tests.test_bot_keys import ACCOUNT, NEW, create_key, events, key_row, new_key
 from webapp import api_usage, key_rules
-from webapp.app import create_app
 from webapp.models import ApiKey, ApiKeyUse, SecurityEvent
 
 KEY_SHAPE = re.compile(r"at_[0-9A-Za-z]{49}")
@@ -104,17 +103,7 @@ async def test_password_only_cannot_act_on_keys_by_any_method_or_header(app, cli
         {**password_only, "code": "abcde-fghij", "stepup_code": "abcde-fghij"},
         {**password_only, "passkey": '{"id": "x", "response": {}}'},
     ]
-    paths = [
-        NEW,
-        f"{one}/view",
-        f"{one}/regenerate",
-        f"{one}/expire-old",
-        f"{one}/limits",
-        f"{one}/delete",
-        f"{LEGACY}/view",
-        f"{LEGACY}/regenerate",
-        f"{LEGACY}/expire-old",
-    ]
+    paths = changing_paths(app, row.id)
     statuses: set[int] = set()
     for path in paths:
         for method in ("POST", "PUT", "GET", "HEAD"):
@@ -254,7 +243,6 @@ async def test_every_bot_key_change_needs_the_csrf_token_and_same_site(app, clie
     row = await key_row(app, "target")
     await trader.reveal_key()  # the window is open: a forged request would be acted on
     before = key_state(await key_rows(app))
-    one = f"{NEW}/{row.id}"
     data = {**roll_form("7d"), "name": "forged", "perm_read": "yes", "stepup_password": PASSWORD}
     forgeries = [
         {},  # no token at all
@@ -264,17 +252,9 @@ async def test_every_bot_key_change_needs_the_csrf_token_and_same_site(app, clie
         # The right token, but the browser says the request comes from another site.
         {"X-CSRF-Token": trader.csrf, "Sec-Fetch-Site": "cross-site"},
     ]
-    for path in [
-        NEW,
-        f"{one}/view",
-        f"{one}/regenerate",
-        f"{one}/expire-old",
-        f"{one}/limits",
-        f"{one}/delete",
-        f"{LEGACY}/view",
-        f"{LEGACY}/regenerate",
-        f"{LEGACY}/expire-old",
-    ]:
+    paths = changing_paths(app, row.id)
+    assert len(paths) == 9  # New key; view, re-generate, expire, limits, delete; 3 default
+    for path in paths:
         for headers in forgeries:
             for hx in (True, False):
                 sent = {**headers, **({"HX-Request": "true"} if hx else {})}
@@ -445,10 +425,7 @@ async def test_forwarding_headers_cannot_spoof_the_allow_list_without_a_trusted_
 async def test_behind_a_trusted_proxy_only_its_own_hop_counts(settings, clock):
     proxy = "203.0.113.7"  # the test client's address plays the proxy
     listed = dataclasses.replace(settings, trusted_proxies=proxy)
-    app = create_app(listed, clock=clock, passwords=fast_passwords(), usage_writer=False)
-    async with app.router.lifespan_context(app), make_client(app) as client:
-        trader = Trader(client)
-        await trader.register()
+    async with registered(listed, clock, usage_writer=False) as (app, client, trader):
         key = await new_key(trader, name="office", allow="198.51.100.9")
         cases = [
             # The proxy appends the real client: a value the attacker put first is ignored.

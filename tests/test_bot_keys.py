@@ -5,75 +5,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 
 import httpx
 import pytest
 from sqlmodel import select
 
+from tests.bot_keys import ACCOUNT, NEW, create_key, events, key_row, new_key
 from tests.helpers import (
     PASSWORD,
-    Trader,
     api,
-    change_2fa,
-    enrol,
     fast_passwords,
     key_in,
-    make_client,
+    registered,
 )
 from webapp import api_usage, key_rules
 from webapp.app import create_app
 from webapp.config import Settings
-from webapp.models import ApiKey, ApiKeyUse, SecurityEvent
+from webapp.models import ApiKey, ApiKeyUse
 from webapp.rotation import rotate
-
-NEW = "/settings/security/api-keys"
-ACCOUNT = {
-    "broker": "zerodha",
-    "pseudoAccName": "Bot",
-    "loginId": "AB9",
-    "password": "broker-pass",
-    "totpKey": "JBSWY3DPEHPK3PXP",
-    "apiKey": "kite-key",
-    "apiSecret": "kite-secret",
-}
-
-
-async def create_key(
-    trader: Trader,
-    name: str = "VPS bot",
-    *,
-    read: bool = True,
-    manage: bool = False,
-    allow: str = "",
-    expires: str = "",
-    code: str = "",
-) -> httpx.Response:
-    """Submit the New-key form with the step-up filled in."""
-    # The dialog carries the form's fields, so its own are prefixed (guard.Modal.prefix).
-    data = {"step": "verify", "stepup_password": PASSWORD, "name": name, "allow_ips": allow}
-    data |= {"expires": expires, "perm_read": "yes" if read else ""}
-    data |= {"perm_manage": "yes" if manage else ""}
-    if code:
-        data["stepup_code"] = code
-    return await trader.hx("POST", NEW, data)
-
-
-async def new_key(trader: Trader, **kwargs: object) -> str:
-    """Create a key and return it in full (shown once, in the 201 response)."""
-    response = await create_key(trader, **kwargs)  # type: ignore[arg-type]
-    assert response.status_code == 201, response.text
-    return key_in(response.text)
-
-
-async def key_row(app, name: str) -> ApiKey:
-    async with app.state.ctx.db() as db:
-        return (await db.exec(select(ApiKey).where(ApiKey.name == name))).one()
-
-
-async def events(app, kind: str) -> list[SecurityEvent]:
-    async with app.state.ctx.db() as db:
-        return list((await db.exec(select(SecurityEvent).where(SecurityEvent.kind == kind))).all())
 
 
 async def test_a_new_key_is_shown_once_and_describes_itself(app, client, trader):
@@ -180,10 +129,7 @@ async def test_allow_list_takes_ipv6_and_mapped_ipv4(app, trader):
 async def test_allow_list_reads_the_address_a_trusted_proxy_forwards(settings, clock, trusted):
     proxy = "203.0.113.7"  # the test client's own address plays the proxy
     listed = dataclasses.replace(settings, trusted_proxies=proxy if trusted else "")
-    app = create_app(listed, clock=clock, passwords=fast_passwords(), usage_writer=False)
-    async with app.router.lifespan_context(app), make_client(app) as client:
-        trader = Trader(client)
-        await trader.register()
+    async with registered(listed, clock, usage_writer=False) as (_app, client, trader):
         key = await new_key(trader, name="behind proxy", allow="198.51.100.0/24")
         headers = {"api-key": key, "X-Forwarded-For": "198.51.100.9"}
         response = await client.get("/api/v1/me", headers=headers)
@@ -404,43 +350,6 @@ async def test_change_limits_restricts_a_key(app, client, trader):
     assert [e.detail for e in await events(app, "api_key_changed")] == ["narrow (read)"]
 
 
-async def test_password_only_attacker_cannot_touch_keys_with_credentials_2fa(
-    app, client, trader, clock
-):
-    await enrol(trader, clock)
-    await change_2fa(trader, clock, "credentials-on")
-    clock.advance(301)  # the step-up window of the set-up has passed
-    key = await new_key(trader, name="victim", code=trader.code(clock))
-    row = await key_row(app, "victim")
-    # Someone who has this session and the password, but not the code, once the
-    # step-up window has lapsed.
-    clock.advance(301)
-    password_only = {
-        "step": "verify",
-        "password": PASSWORD,
-        "stepup_password": PASSWORD,
-        "confirm": "yes",
-        "grace": "7d",
-    }
-    for method, path in [
-        ("POST", NEW),
-        ("POST", f"{NEW}/{row.id}/view"),
-        ("POST", f"{NEW}/{row.id}/regenerate"),
-        ("POST", f"{NEW}/{row.id}/expire-old"),
-        ("POST", f"{NEW}/{row.id}/delete"),
-        ("POST", f"{NEW}/{row.id}/limits"),
-    ]:
-        data = {**password_only, "name": "attacker", "perm_read": "yes", "perm_manage": "yes"}
-        response = await trader.hx(method, path, data)
-        assert 400 <= response.status_code < 500, (path, response.status_code)
-        assert 'id="stepup-dialog"' in response.text and key not in response.text
-        assert not re.search(r"at_[0-9A-Za-z]{49}", response.text), path
-    async with app.state.ctx.db() as db:
-        rows = (await db.exec(select(ApiKey))).all()
-    assert sorted(r.name for r in rows) == ["Default key", "victim"]
-    assert (await api(client, "GET", "/api/v1/me", key)).status_code == 200
-
-
 async def test_no_key_in_plain_text_in_the_database_or_the_logs(
     app, client, trader, clock, stored_bytes, caplog
 ):
@@ -467,10 +376,7 @@ async def test_the_writer_task_flushes_what_is_queued_at_shutdown(settings, cloc
     """With the background writer on (as in production), nothing queued is lost when the
     app stops: the run is shorter than the writer's second, so the shutdown flush is
     what usually writes these (the periodic write would do as well)."""
-    app = create_app(settings, clock=clock, passwords=fast_passwords())
-    async with app.router.lifespan_context(app), make_client(app) as client:
-        trader = Trader(client)
-        await trader.register()
+    async with registered(settings, clock) as (_app, client, trader):
         key = await trader.reveal_key()
         for _ in range(3):
             assert (await api(client, "GET", "/api/v1/me", key)).status_code == 200
@@ -485,10 +391,7 @@ async def test_key_rotation_moves_every_key_and_the_old_secret_in_its_grace_peri
 ):
     # Key-file mode (no AUTOTRADER_MASTER_KEYS), as rotation works on the file.
     settings = Settings(data_dir=tmp_path / "keyfile", database_url=database_url)
-    app = create_app(settings, clock=clock, passwords=fast_passwords(), usage_writer=False)
-    async with app.router.lifespan_context(app), make_client(app) as client:
-        trader = Trader(client)
-        await trader.register()
+    async with registered(settings, clock, usage_writer=False) as (_app, client, trader):
         old = await trader.reveal_key()
         rolled = await trader.hx(
             "POST",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import NamedTuple
 
 from sqlalchemy import delete, func, insert, update
@@ -62,28 +63,12 @@ async def issue(session: AsyncSession, keys: KeyRing, user_id: int, now: float) 
 
 
 async def create(
-    session: AsyncSession,
-    keys: KeyRing,
-    user_id: int,
-    *,
-    name: str,
-    permissions: str,
-    allow_ips: str,
-    expires_at: float | None,
-    now: float,
+    session: AsyncSession, keys: KeyRing, user_id: int, limits: key_rules.Limits, now: float
 ) -> tuple[str, ApiKey]:
     """Add a named key; returns it in full (shown once) and its row."""
     plain = apikey.generate()
-    row = ApiKey(
-        user_id=user_id,
-        name=name,
-        is_default=False,
-        permissions=permissions,
-        allow_ips=allow_ips,
-        expires_at=expires_at,
-        created_at=now,
-        **_sealed(keys, user_id, plain)._asdict(),
-    )
+    sealed = _sealed(keys, user_id, plain)._asdict()
+    row = ApiKey(user_id=user_id, is_default=False, created_at=now, **asdict(limits), **sealed)
     session.add(row)
     await session.flush()
     return plain, row
@@ -197,16 +182,10 @@ async def previous_ended(session: AsyncSession, now: float) -> Sequence[ApiKey]:
     return (await session.exec(query)).all()
 
 
-def update_limits(
-    row: ApiKey, *, name: str, permissions: str, allow_ips: str, expires_at: float | None
-) -> None:
+def update_limits(row: ApiKey, limits: key_rules.Limits) -> None:
     """Change what a named key may do (the caller's unit of work commits)."""
-    row.name, row.permissions, row.allow_ips, row.expires_at = (
-        name,
-        permissions,
-        allow_ips,
-        expires_at,
-    )
+    for column, value in asdict(limits).items():  # Limits' fields are the row's columns
+        setattr(row, column, value)
 
 
 async def remove(session: AsyncSession, row: ApiKey) -> None:

@@ -112,14 +112,7 @@ async def create(actor: Actor, limits: key_rules.Limits) -> Shown:
         if await api_keys.count_for(db, actor.user_id) >= key_rules.MAX_KEYS:
             raise KeyRefused(409, TOO_MANY)
         plain, row = await api_keys.create(
-            db,
-            actor.ctx.keys,
-            actor.user_id,
-            name=limits.name,
-            permissions=limits.permissions,
-            allow_ips=limits.allow_ips,
-            expires_at=limits.expires_at,
-            now=actor.ctx.now(),
+            db, actor.ctx.keys, actor.user_id, limits, actor.ctx.now()
         )
         await actor.note(db, "api_key_created", f"{limits.name} ({limits.permissions})")
         await db.commit()
@@ -134,13 +127,7 @@ async def change(actor: Actor, key_id: int, limits: key_rules.Limits) -> ApiKey 
         row = await _named_only(db, actor, key_id)
         if row is None:
             return None
-        api_keys.update_limits(
-            row,
-            name=limits.name,
-            permissions=limits.permissions,
-            allow_ips=limits.allow_ips,
-            expires_at=limits.expires_at,
-        )
+        api_keys.update_limits(row, limits)
         db.add(row)
         await actor.note(db, "api_key_changed", f"{limits.name} ({limits.permissions})")
         await db.commit()

@@ -8,7 +8,7 @@ from webapp.usage_queue import USES_KEPT, UsageQueue, Use
 
 
 def use(key_id: int, n: int) -> Use:
-    return Use(key_id, float(n), "GET", f"/api/v1/me?{n}", 200, "127.0.0.1")
+    return Use(key_id, float(n), "GET", f"/api/v1/me?{n}", 200, "127.0.0.1", user_id=7)
 
 
 def test_a_busy_key_keeps_only_its_newest_calls_in_order():

@@ -26,7 +26,7 @@ class Use(NamedTuple):
     path: str
     status: int
     ip: str
-    user_id: int = 0  # the key's owner: the row is written only while it still owns the id
+    user_id: int  # the key's owner: the row is written only while it still owns the id
 
 
 @dataclass(frozen=True)

@@ -896,6 +896,26 @@ async def test_a_deleted_keys_last_calls_never_land_in_a_new_keys_log(app, clien
         await bob_client.aclose()
 
 
+async def test_a_deleted_keys_last_calls_never_land_in_its_owners_next_key(
+    app, client, trader, clock
+):
+    """The same with one owner: the next key (on SQLite, with the deleted key's id) is
+    newer than the queued calls, so they are not its calls."""
+    doomed = await new_key(trader, name="doomed bot")
+    row = await key_row(app, "doomed bot")
+    assert (await api(client, "GET", "/api/v1/trading-accounts/77", doomed)).status_code == 404
+    gone = await trader.hx("POST", f"{NEW}/{row.id}/delete", {"step": "verify", "confirm": "yes"})
+    assert gone.status_code == 200
+    clock.advance(1)
+    await new_key(trader, name="next bot")
+    following = await key_row(app, "next bot")
+    await api_usage.flush(app.state.ctx)
+    async with app.state.ctx.db() as db:
+        uses = (await db.exec(select(ApiKeyUse).where(ApiKeyUse.key_id == following.id))).all()
+    assert uses == [], "the deleted key's call is in the next key's usage log"
+    assert (await key_row(app, "next bot")).last_used_at is None
+
+
 async def test_no_other_step_up_opens_the_window_with_the_password_alone(
     app, client, trader, clock
 ):

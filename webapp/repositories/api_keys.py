@@ -214,13 +214,17 @@ async def log_uses(session: AsyncSession, batch: Sequence[Use]) -> None:
         kept.setdefault(use.key_id, []).append(use)
     if not kept:
         return
-    query = select(ApiKey.id, ApiKey.user_id).where(col(ApiKey.id).in_(kept))
-    owners = dict((await session.exec(query)).all())
+    query = select(ApiKey.id, ApiKey.user_id, ApiKey.created_at).where(col(ApiKey.id).in_(kept))
+    rows_now = {
+        key_id: (user_id, created) for key_id, user_id, created in await session.exec(query)
+    }
     # A key deleted since the call: nothing to log. SQLite gives a deleted row's id to
-    # the next key, so a call is logged only under the owner it was made for: another
-    # user's new key never shows the deleted key's last calls.
+    # the next key, so a call is logged only under the key that made it: the same owner,
+    # and a key created no later than the call (a new key never shows a deleted key's
+    # last calls, whoever creates it).
     for key_id, uses in kept.items():
-        uses[:] = [u for u in uses if u.user_id == owners.get(key_id)]
+        owner, created = rows_now.get(key_id, (None, 0.0))
+        uses[:] = [u for u in uses if u.user_id == owner and created <= u.at]
     live = {key_id for key_id, uses in kept.items() if uses}
     newest = {key_id: kept[key_id][-1] for key_id in live}
     # A busy key's batch is cut to the calls that would survive the trim anyway, so the

@@ -549,7 +549,8 @@ async def test_refused_calls_spend_no_other_keys_tokens(app, client, trader, clo
     # A refused-address key is not charged either (its calls never counted); a call
     # refused for a missing permission is charged to the calling key only.
     walled_row = await key_row(app, "walled")
-    assert app.state.ctx.rate_limiter.take(walled_row.id, clock.now) == 0.0
+    limiter = app.state.ctx.rate_limiter
+    assert limiter.take(walled_row.id, clock.now, walled_row.created_at) == 0.0
     for _ in range(20):
         refused = await api(client, "POST", "/api/v1/trading-accounts", reader, ACCOUNT)
         assert refused.status_code == 403
@@ -914,6 +915,22 @@ async def test_a_deleted_keys_last_calls_never_land_in_its_owners_next_key(
         uses = (await db.exec(select(ApiKeyUse).where(ApiKeyUse.key_id == following.id))).all()
     assert uses == [], "the deleted key's call is in the next key's usage log"
     assert (await key_row(app, "next bot")).last_used_at is None
+
+
+async def test_a_new_key_with_a_deleted_keys_id_starts_with_a_full_burst(
+    app, client, trader, clock
+):
+    """SQLite gives a deleted key's id to the next key: the next key must not inherit
+    the deleted key's empty bucket (a 429 on its very first call)."""
+    drained = await new_key(trader, name="drained bot")
+    row = await key_row(app, "drained bot")
+    statuses = [(await api(client, "GET", "/api/v1/me", drained)).status_code for _ in range(21)]
+    assert statuses[-1] == 429
+    gone = await trader.hx("POST", f"{NEW}/{row.id}/delete", {"step": "verify", "confirm": "yes"})
+    assert gone.status_code == 200
+    clock.advance(0.001)  # far too little to refill a token
+    fresh = await new_key(trader, name="fresh bot")
+    assert (await api(client, "GET", "/api/v1/me", fresh)).status_code == 200
 
 
 async def test_no_other_step_up_opens_the_window_with_the_password_alone(

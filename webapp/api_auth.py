@@ -175,7 +175,7 @@ async def authenticate(request: Request, need: str | None = None) -> Principal:
             now,
         )
         raise ApiError(403, DISALLOWED_ADDRESS.format(ip=ip or "unknown"))
-    wait = ctx.rate_limiter.take(principal.key_id, now)
+    wait = ctx.rate_limiter.take(principal.key_id, now, principal.key_created)
     if wait > 0:
         seconds = rate_limit.retry_after(wait)
         message = RATE_LIMITED.format(rate=ctx.settings.api_rate_per_second, wait=seconds)

@@ -61,6 +61,7 @@ class Principal:
     # Set when the presented secret is the key's previous one (re-generated with a
     # grace period): it works until then.
     previous_until: float | None = None
+    key_created: float = 0.0  # tells this key from a deleted one that had its id
 
 
 # The raw-SQL paths state "enrolled" as the model does (User.enrolled_sql, rendered once).
@@ -69,7 +70,7 @@ _COLUMNS = (
     f"users.id, users.username, ({_ENROLLED}), users.login_2fa, "
     "users.credentials_2fa, api_keys.last_used_at, users.locked_at IS NOT NULL, "
     "api_keys.id, api_keys.name, api_keys.permissions, api_keys.allow_ips, "
-    "api_keys.expires_at, api_keys.digest, api_keys.prev_until"
+    "api_keys.expires_at, api_keys.digest, api_keys.prev_until, api_keys.created_at"
 )
 _CORE = (
     select(
@@ -87,6 +88,7 @@ _CORE = (
         col(ApiKey.expires_at),
         col(ApiKey.digest),
         col(ApiKey.prev_until),
+        col(ApiKey.created_at),
     )
     .join(ApiKey, col(ApiKey.user_id) == col(User.id))
     .where(
@@ -195,6 +197,7 @@ class ApiKeyLookup:
             allow_ips=row[10],
             expires_at=row[11],
             previous_until=None if row[12] in digests else row[13],
+            key_created=row[14],
         )
         if self._conn is not None:
             self._remember(key, principal)

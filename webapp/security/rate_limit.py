@@ -19,6 +19,7 @@ MAX_BUCKETS = 100_000  # memory bound: idle (full) buckets are dropped beyond th
 class _Bucket:
     tokens: float
     at: float
+    born: float  # the key's creation time: which key of this id the bucket counts
 
 
 class RateLimiter:
@@ -39,13 +40,18 @@ class RateLimiter:
         # more workers than burst tokens the total burst is ``workers``; README says so).
         return cls(rate / workers, max(1.0, burst / workers))
 
-    def take(self, key_id: int, now: float) -> float:
-        """Spend one token of ``key_id``: 0.0 when allowed, else the seconds to wait."""
+    def take(self, key_id: int, now: float, born: float = 0.0) -> float:
+        """Spend one token of ``key_id`` (created at ``born``): 0.0 when allowed, else
+        the seconds to wait.
+
+        SQLite gives a deleted key's id to the next key: a bucket of another ``born``
+        is the deleted key's, and the new key starts with a full one.
+        """
         bucket = self._buckets.get(key_id)
-        if bucket is None:
+        if bucket is None or bucket.born != born:
             if len(self._buckets) >= MAX_BUCKETS:
                 self._drop_full(now)
-            bucket = self._buckets[key_id] = _Bucket(self.burst, now)
+            bucket = self._buckets[key_id] = _Bucket(self.burst, now, born)
         elapsed = max(0.0, now - bucket.at)  # a clock stepping back refills nothing
         bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate)
         bucket.at = max(bucket.at, now)

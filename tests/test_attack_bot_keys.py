@@ -872,24 +872,31 @@ def test_a_live_server_at_debug_level_logs_no_bot_key(tmp_path):
         assert key not in log and key[3:20] not in log, "a key reached the server's log"
 
 
+async def _call_then_delete(app, client, trader, name: str) -> None:
+    """A key makes one call (queued for the usage writer), then is deleted."""
+    doomed = await new_key(trader, name=name)
+    row = await key_row(app, name)
+    assert (await api(client, "GET", "/api/v1/trading-accounts/77", doomed)).status_code == 404
+    gone = await trader.hx("POST", f"{NEW}/{row.id}/delete", {"step": "verify", "confirm": "yes"})
+    assert gone.status_code == 200
+
+
+async def _logged_calls(app, key_id: int) -> list[ApiKeyUse]:
+    """What the usage writer writes for ``key_id``, written now."""
+    await api_usage.flush(app.state.ctx)
+    async with app.state.ctx.db() as db:
+        return list((await db.exec(select(ApiKeyUse).where(ApiKeyUse.key_id == key_id))).all())
+
+
 async def test_a_deleted_keys_last_calls_never_land_in_a_new_keys_log(app, client, trader):
     """SQLite hands a deleted row's id to the next row: calls of alice's deleted key,
     still queued for the usage writer, must not be written into bob's new key's log."""
     bob_client, bob = await second_trader(app)
     try:
-        doomed = await new_key(trader, name="alice's doomed bot")
-        row = await key_row(app, "alice's doomed bot")
-        assert (await api(client, "GET", "/api/v1/trading-accounts/77", doomed)).status_code == 404
-        gone = await trader.hx(
-            "POST", f"{NEW}/{row.id}/delete", {"step": "verify", "confirm": "yes"}
-        )
-        assert gone.status_code == 200
+        await _call_then_delete(app, client, trader, "alice's doomed bot")
         await new_key(bob, name="bob's new bot")
         bobs = await key_row(app, "bob's new bot")
-        await api_usage.flush(app.state.ctx)
-        async with app.state.ctx.db() as db:
-            uses = (await db.exec(select(ApiKeyUse).where(ApiKeyUse.key_id == bobs.id))).all()
-        assert uses == [], "alice's call is in bob's usage log"
+        assert await _logged_calls(app, bobs.id) == [], "alice's call is in bob's usage log"
         assert (await key_row(app, "bob's new bot")).last_used_at is None
         detail = (await bob_client.get(f"{NEW}/{bobs.id}")).text
         assert "/api/v1/trading-accounts/77" not in detail
@@ -902,18 +909,11 @@ async def test_a_deleted_keys_last_calls_never_land_in_its_owners_next_key(
 ):
     """The same with one owner: the next key (on SQLite, with the deleted key's id) is
     newer than the queued calls, so they are not its calls."""
-    doomed = await new_key(trader, name="doomed bot")
-    row = await key_row(app, "doomed bot")
-    assert (await api(client, "GET", "/api/v1/trading-accounts/77", doomed)).status_code == 404
-    gone = await trader.hx("POST", f"{NEW}/{row.id}/delete", {"step": "verify", "confirm": "yes"})
-    assert gone.status_code == 200
+    await _call_then_delete(app, client, trader, "doomed bot")
     clock.advance(1)
     await new_key(trader, name="next bot")
     following = await key_row(app, "next bot")
-    await api_usage.flush(app.state.ctx)
-    async with app.state.ctx.db() as db:
-        uses = (await db.exec(select(ApiKeyUse).where(ApiKeyUse.key_id == following.id))).all()
-    assert uses == [], "the deleted key's call is in the next key's usage log"
+    assert await _logged_calls(app, following.id) == [], "the deleted key's call is logged"
     assert (await key_row(app, "next bot")).last_used_at is None
 
 

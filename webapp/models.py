@@ -77,7 +77,14 @@ class User(SQLModel, table=True):
         return or_(col(cls.totp_secret).is_not(None), col(cls.passkey_count) > 0)
 
 
-class ApiKey(SQLModel, table=True):
+class UserRow(SQLModel):
+    """The columns a table of a user's own things starts with: its id and its owner."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+
+
+class ApiKey(UserRow, table=True):
     """An API key: ciphertext to show it, a keyed digest to look it up, and its limits.
 
     Each user has one default key (made at registration, every permission, no limits)
@@ -87,8 +94,6 @@ class ApiKey(SQLModel, table=True):
 
     __tablename__ = "api_keys"
 
-    id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="users.id", index=True)
     name: str = Field(max_length=64)
     is_default: bool = False
     secret: str
@@ -148,13 +153,11 @@ class Throttle(SQLModel, table=True):
     locked_until: float = 0.0
 
 
-class RecoveryCode(SQLModel, table=True):
+class RecoveryCode(UserRow, table=True):
     """One single-use recovery code, kept as a keyed hash."""
 
     __tablename__ = "recovery_codes"
 
-    id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="users.id", index=True)
     digest: str = Field(max_length=64)
     used_at: float | None = None
 
@@ -187,14 +190,12 @@ def trail(ip: str, user_agent: str, detail: str) -> Trail:
     return {"ip": ip[:64], "user_agent": user_agent[:256], "detail": detail[:256]}
 
 
-class TradingAccount(SQLModel, table=True):
+class TradingAccount(UserRow, table=True):
     """A broker account; every credential is inside one ciphertext bound to its owner."""
 
     __tablename__ = "trading_accounts"
     __table_args__ = (UniqueConstraint("user_id", "nickname_key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="users.id", index=True)
     broker: str = Field(max_length=32)
     # Column sizes are the field rules' (migrations keep the numbers of their day).
     platform: str = Field(max_length=RULES["platform"].max_length)
@@ -247,13 +248,11 @@ class MailToken(SQLModel, table=True):
     used_at: float | None = None
 
 
-class Passkey(SQLModel, table=True):
+class Passkey(UserRow, table=True):
     """A passkey or security key: a public key (nothing secret) and its counter."""
 
     __tablename__ = "passkeys"
 
-    id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="users.id", index=True)
     # base64url of the authenticator's random id (16 to 1023 bytes); one account only.
     credential_id: str = Field(max_length=1400, unique=True, index=True)
     credential_data: str  # base64url AAGUID + id + COSE public key

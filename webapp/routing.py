@@ -1,30 +1,33 @@
-"""Route tables and route paths: one row per path, one name per path.
+"""Route tables and route paths: one line per path, one name per path.
 
-A page's routes are written as rows of (path, name, GET handler, POST handler): the
-two methods of one path sit side by side and share the name ``area.name`` that
-templates (``path_for``) and Python (:func:`path`) build links from.
+A page's routes are written one path a line, ``page(path, "area.name", get=…, post=…)``:
+the two methods of one path sit side by side and share the name that templates
+(``path_for``) and Python (:func:`path`) build links from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-Row = tuple[str, str, Endpoint | None, Endpoint | None]
 
 
-def table(base: str, area: str, rows: Sequence[Row]) -> list[Route]:
-    """Routes for ``rows`` of (path under ``base``, name, GET handler, POST handler),
-    each named ``area.name``; a missing handler means the method is not allowed."""
-    routes = []
-    for path, name, get, post in rows:
-        for method, endpoint in (("GET", get), ("POST", post)):
-            if endpoint is not None:
-                routes.append(Route(base + path, endpoint, methods=[method], name=f"{area}.{name}"))
+def page(
+    path: str, name: str, *, get: Endpoint | None = None, post: Endpoint | None = None
+) -> list[Route]:
+    """The routes of one path: its GET and its POST endpoint, both under ``name``."""
+    endpoints = {"GET": get, "POST": post}
+    routes = [
+        Route(path, endpoint, methods=[method], name=name)
+        for method, endpoint in endpoints.items()
+        if endpoint is not None
+    ]
+    if not routes:
+        raise ValueError(f"route {name!r} has neither a GET nor a POST endpoint")
     return routes
 
 

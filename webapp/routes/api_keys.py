@@ -16,6 +16,7 @@ from webapp import dom_ids as ids
 from webapp.context import get_ctx
 from webapp.models import ApiKey, id_of
 from webapp.repositories import api_keys
+from webapp.routing import page
 from webapp.sections.api_keys import (
     api_keys_context,
     expire_modal,
@@ -255,19 +256,15 @@ async def delete(request: Request, auth: Auth, form: dict[str, str]) -> Response
     return Response(f"API key “{name}” deleted.", headers={"HX-Redirect": target})
 
 
-_ONE = "/{key_id:int}"
-routes = routing.table(
-    BASE,
-    "api_keys",
-    [
-        ("", "list", None, create),
-        ("/new", "new", new_form, None),
-        (_ONE, "detail", detail, None),
-        (f"{_ONE}/masked", "masked", masked, None),
-        (f"{_ONE}/view", "view", None, view),
-        (f"{_ONE}/regenerate", "regenerate", regenerate_form, regenerate),
-        (f"{_ONE}/expire-old", "expire_old", None, expire_old),
-        (f"{_ONE}/limits", "limits", None, limits),
-        (f"{_ONE}/delete", "delete", delete_form, delete),
-    ],
-)
+_ONE = f"{BASE}/{{key_id:int}}"
+routes = [
+    *page(BASE, "api_keys.list", post=create),
+    *page(f"{BASE}/new", "api_keys.new", get=new_form),
+    *page(_ONE, "api_keys.detail", get=detail),
+    *page(f"{_ONE}/masked", "api_keys.masked", get=masked),
+    *page(f"{_ONE}/view", "api_keys.view", post=view),
+    *page(f"{_ONE}/regenerate", "api_keys.regenerate", get=regenerate_form, post=regenerate),
+    *page(f"{_ONE}/expire-old", "api_keys.expire_old", post=expire_old),
+    *page(f"{_ONE}/limits", "api_keys.limits", post=limits),
+    *page(f"{_ONE}/delete", "api_keys.delete", get=delete_form, post=delete),
+]

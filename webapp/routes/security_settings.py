@@ -114,16 +114,11 @@ async def expire_old(request: Request, auth: Auth, form: dict[str, str]) -> Resp
     return render(request, "partials/api_key.html", {"k": key_view(request, row)})
 
 
+_KEY = f"{BASE}/api-key"
 routes = [
     Route(BASE, page, methods=["GET"], name="security"),
-    *routing.table(
-        f"{BASE}/api-key",
-        "api_key",
-        [
-            ("/masked", "masked", masked, None),
-            ("/view", "view", None, view),
-            ("/regenerate", "regenerate", regenerate_form, regenerate),
-            ("/expire-old", "expire_old", None, expire_old),
-        ],
-    ),
+    *routing.page(f"{_KEY}/masked", "api_key.masked", get=masked),
+    *routing.page(f"{_KEY}/view", "api_key.view", post=view),
+    *routing.page(f"{_KEY}/regenerate", "api_key.regenerate", get=regenerate_form, post=regenerate),
+    *routing.page(f"{_KEY}/expire-old", "api_key.expire_old", post=expire_old),
 ]

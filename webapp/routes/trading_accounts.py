@@ -9,12 +9,13 @@ from dataclasses import replace
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from webapp import dialogs, forms, routing
+from webapp import dialogs, forms
 from webapp import dom_ids as ids
 from webapp.brokers import BROKERS, CREDENTIAL_FIELDS
 from webapp.context import get_ctx
 from webapp.models import TradingAccount, id_of
 from webapp.repositories import trading_accounts as repo
+from webapp.routing import page
 from webapp.security import sessions
 from webapp.security.guard import Modal, ModalFor, Ready, dialog, step_up
 from webapp.security.sessions import Auth
@@ -218,17 +219,13 @@ async def delete(
     return render(request, "partials/account_deleted.html", context)
 
 
-_ID = "/{account_id:int}"
-routes = routing.table(
-    BASE,
-    "trading",
-    [
-        ("", "list", index, create),
-        ("/new", "new", new_form, None),
-        (_ID, "card", card, save),
-        (f"{_ID}/view", "view", None, view),
-        (f"{_ID}/masked", "masked", masked, None),
-        (f"{_ID}/edit", "edit", None, edit_form),
-        (f"{_ID}/delete", "delete", delete_form, delete),
-    ],
-)
+_ONE = f"{BASE}/{{account_id:int}}"
+routes = [
+    *page(BASE, "trading.list", get=index, post=create),
+    *page(f"{BASE}/new", "trading.new", get=new_form),
+    *page(_ONE, "trading.card", get=card, post=save),
+    *page(f"{_ONE}/view", "trading.view", post=view),
+    *page(f"{_ONE}/masked", "trading.masked", get=masked),
+    *page(f"{_ONE}/edit", "trading.edit", post=edit_form),
+    *page(f"{_ONE}/delete", "trading.delete", get=delete_form, post=delete),
+]

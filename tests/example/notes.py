@@ -7,10 +7,9 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from tests.example import storage
-from webapp import activity
+from webapp import activity, routing
 from webapp.context import get_ctx
 from webapp.security import audit, policy, sessions
 from webapp.security.guard import Modal, step_up
@@ -103,8 +102,7 @@ async def hidden(request: Request) -> Response:
 
 
 routes = [
-    Route(BASE, page, methods=["GET"]),
-    Route(BASE, save, methods=["POST"]),
-    Route(f"{BASE}/reveal", reveal, methods=["POST"]),
-    Route(f"{BASE}/hidden", hidden, methods=["GET"]),
+    *routing.page(BASE, "notes.page", get=page, post=save),
+    *routing.page(f"{BASE}/reveal", "notes.reveal", post=reveal),
+    *routing.page(f"{BASE}/hidden", "notes.hidden", get=hidden),
 ]

@@ -102,8 +102,7 @@ async def lock_owner(session: AsyncSession, user_id: int) -> None:
     """Hold the user's row until commit, so concurrent creations count one at a time.
 
     Without it each of a burst of New-key requests counts the keys before any of them
-    commits, and all pass the limit. A no-op UPDATE takes the row lock on PostgreSQL
-    and the write lock on SQLite (webapp/repositories/row_locks.py).
+    commits, and all pass the limit (webapp/repositories/row_locks.py).
     """
     await row_locks.hold(session, User.username, col(User.id) == user_id)
 
@@ -122,10 +121,7 @@ async def lock(session: AsyncSession, row: ApiKey) -> bool:
     another keeps the secret both replaced as the old key (a leaked key re-generated
     "now" kept working for 7 days), and one racing Delete updated a deleted row (500).
     """
-    if await row_locks.hold(session, ApiKey.name, col(ApiKey.id) == row.id) != 1:
-        return False
-    await session.refresh(row)
-    return True
+    return await row_locks.hold_row(session, row, ApiKey.name, col(ApiKey.id) == row.id)
 
 
 def reveal(keys: KeyRing, row: ApiKey) -> str:

@@ -25,3 +25,14 @@ async def hold(session: AsyncSession, column: Any, *where: ColumnElement[bool]) 
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)
+
+
+async def hold_row(
+    session: AsyncSession, row: object, column: Any, *where: ColumnElement[bool]
+) -> bool:
+    """Lock ``row`` (the one row ``where`` matches) until commit and re-read it, so a
+    change starts from it as it is now; False if it is gone."""
+    if await hold(session, column, *where) != 1:
+        return False
+    await session.refresh(row)
+    return True

@@ -54,15 +54,10 @@ async def lock_for_change(db: AsyncSession, account: TradingAccount) -> bool:
 
     A change merges new credentials into the stored ones, so it must start from the
     row as it is once no one else can change it: otherwise two concurrent edits of
-    different fields each write back the other's old value. A no-op UPDATE takes the
-    row lock on PostgreSQL and the write lock on SQLite (where SELECT … FOR UPDATE does
-    not exist), so concurrent changes of one account queue up instead of racing.
+    different fields each write back the other's old value (webapp/repositories/row_locks.py).
     """
     same = (col(TradingAccount.id) == account.id, col(TradingAccount.user_id) == account.user_id)
-    if await row_locks.hold(db, TradingAccount.updated_at, *same) != 1:
-        return False
-    await db.refresh(account)
-    return True
+    return await row_locks.hold_row(db, account, TradingAccount.updated_at, *same)
 
 
 def reveal(keys: KeyRing, account: TradingAccount) -> dict[str, str]:

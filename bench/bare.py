@@ -3,7 +3,11 @@
 Run by bench/bench.py under the server settings ``python -m webapp serve`` uses
 (uvloop, httptools, no access log, no server header, 5 s keep-alive), so that every
 throughput row can be read as a fraction of what Starlette on this stack can do.
-Usage: python bench/bare.py PORT
+Usage: python bench/bare.py PORT [--access-log]
+
+``--access-log`` turns on uvicorn's own access log (its default, off in ``serve``,
+which logs in the app instead): the anchor for a like-for-like row where both sides
+write one line per request.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ if __name__ == "__main__":
         port=int(sys.argv[1]),
         loop="auto",
         http="auto",
-        access_log=False,
-        log_level="warning",
+        access_log="--access-log" in sys.argv[2:],
+        log_level="info" if "--access-log" in sys.argv[2:] else "warning",
         server_header=False,
         timeout_keep_alive=5,
     )

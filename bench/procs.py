@@ -71,11 +71,13 @@ def start_app(
     return proc, base, _wait(proc, f"{base}/healthz", started)
 
 
-def start_bare() -> tuple[subprocess.Popen, str]:
-    """Launch the bare Starlette anchor (bench/bare.py); returns the process and URL."""
+def start_bare(access_log: bool = False) -> tuple[subprocess.Popen, str]:
+    """Launch the bare Starlette anchor (bench/bare.py), with uvicorn's access log if
+    ``access_log``; returns the process and URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "bare.py"), str(port)],
+        [sys.executable, str(ROOT / "bench" / "bare.py"), str(port)]
+        + (["--access-log"] if access_log else []),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -29,14 +29,15 @@ async def hello(request: Request) -> JSONResponse:
 app = Starlette(routes=[Route("/", hello, methods=["GET"])])
 
 if __name__ == "__main__":
+    logged = "--access-log" in sys.argv[2:]
     uvicorn.run(
         app,
         host="127.0.0.1",
         port=int(sys.argv[1]),
         loop="auto",
         http="auto",
-        access_log="--access-log" in sys.argv[2:],
-        log_level="info" if "--access-log" in sys.argv[2:] else "warning",
+        access_log=logged,
+        log_level="info" if logged else "warning",
         server_header=False,
         timeout_keep_alive=5,
     )
